@@ -1,0 +1,279 @@
+"""Who is eligible for the trial: the cohort rule as data, and a screen with a funnel.
+
+The Milton Keynes trial took young people aged 11 to 25 who had at least one knife offence
+as a suspect in the past 12 months **and** one other knife, violent or sexual offence as a
+suspect in the past 24 months. :class:`EligibilityRule` holds that rule's parts as fields,
+so a unit can change a window or an age limit and see how the cohort moves; the default is
+the trial's rule.
+
+Exactly what the default rule means, on a reference date ``R``:
+
+* **Age** in whole years on ``R`` (a birthday on ``R`` counts; someone born on 29 February
+  turns a year older on 1 March in other years), and ``11 <= age <= 25``.
+* **Knife criterion**: at least one knife offence as a suspect with
+  ``R - 12 months <= offence_date <= R``. A knife offence is an event whose offence code is
+  a knife offence or whose ``knife`` flag is true (:func:`fdkit.offences.is_knife_event`).
+* **Other-offence criterion**: at least one *other* crime (a different ``crime_id``) as a
+  suspect that is a knife offence, violent or sexual, with
+  ``R - 24 months <= offence_date <= R``. Two different knife crimes in the last 12 months
+  therefore qualify on their own; a single crime never satisfies both criteria.
+* Both window ends are inclusive; months are calendar months (``2023-03-31`` minus one
+  month is ``2023-02-28``).
+* Events after ``R`` are ignored. Police-initiated events count. A crime counts once per
+  person however many rows record it.
+
+Optional exclusions (already allocated in an earlier wave, in custody, deceased, other) are
+applied last and appear in the funnel with their reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from . import offences
+from ._dates import add_months
+from .records import Records
+
+#: Offence flags a rule's offence sets may name (see :func:`fdkit.offences.classify`).
+OFFENCE_FLAGS = ("knife_involved", "violent", "sexual")
+
+#: Reasons an eligible person may be excluded before randomisation.
+EXCLUSION_REASONS = ("already allocated", "in custody", "deceased", "other")
+
+
+@dataclass(frozen=True)
+class EligibilityRule:
+    """The cohort rule. The defaults are the Milton Keynes trial's.
+
+    Attributes
+    ----------
+    min_age, max_age : int
+        Inclusive limits on age in whole years on the reference date.
+    index_window_months : int
+        Look-back for the index criterion (default 12).
+    index_offences : tuple of str
+        Offence flags that make a crime count for the index criterion (default: knife).
+    other_window_months : int
+        Look-back for the second criterion (default 24).
+    other_offences : tuple of str
+        Offence flags that make a different crime count for the second criterion
+        (default: knife, violent or sexual).
+    role : str
+        The role the person must have had in those crimes (default ``"suspect"``).
+    age_bands : tuple of (int, int, str)
+        Inclusive age bands used as randomisation strata, with their labels.
+    """
+
+    min_age: int = 11
+    max_age: int = 25
+    index_window_months: int = 12
+    index_offences: tuple[str, ...] = ("knife_involved",)
+    other_window_months: int = 24
+    other_offences: tuple[str, ...] = ("knife_involved", "violent", "sexual")
+    role: str = "suspect"
+    age_bands: tuple[tuple[int, int, str], ...] = ((11, 17, "11-17"), (18, 25, "18-25"))
+
+    def __post_init__(self):
+        if self.min_age > self.max_age:
+            raise ValueError(f"min_age ({self.min_age}) is above max_age ({self.max_age})")
+        for name in ("index_offences", "other_offences"):
+            if unknown := set(getattr(self, name)) - set(OFFENCE_FLAGS):
+                raise ValueError(f"{name} may only name {', '.join(OFFENCE_FLAGS)}; got {sorted(unknown)}")
+        covered = [age for low, high, _ in self.age_bands for age in range(low, high + 1)]
+        if sorted(covered) != list(range(self.min_age, self.max_age + 1)):
+            raise ValueError("age_bands must cover min_age..max_age exactly once each")
+
+    def describe(self) -> str:
+        """The rule in one sentence."""
+        def offence_words(flags):
+            words = {"knife_involved": "knife", "violent": "violent", "sexual": "sexual"}
+            return " or ".join(words[f] for f in flags)
+
+        return (
+            f"aged {self.min_age}-{self.max_age}, with at least one {offence_words(self.index_offences)} "
+            f"offence as a {self.role} in the past {self.index_window_months} months and another "
+            f"{offence_words(self.other_offences)} offence as a {self.role} in the past "
+            f"{self.other_window_months} months"
+        )
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The result of :func:`screen`.
+
+    Attributes
+    ----------
+    eligible : pandas.DataFrame
+        One row per eligible person: ``person_id``, ``sex``, ``date_of_birth``, ``age``,
+        ``age_band``, ``index_crimes`` (distinct crimes meeting the index criterion),
+        ``other_crimes`` (distinct crimes meeting the second criterion's offence set and
+        window) and ``last_index_date``; sorted by ``person_id``.
+    funnel : pandas.DataFrame
+        One row per step: ``step``, ``description``, ``remaining``, ``excluded`` and
+        ``reason`` (why those people left at that step).
+    reference_date : pandas.Timestamp
+    rule : EligibilityRule
+    """
+
+    eligible: pd.DataFrame
+    funnel: pd.DataFrame
+    reference_date: pd.Timestamp
+    rule: EligibilityRule = field(default_factory=EligibilityRule)
+
+    def _repr_html_(self) -> str:
+        heading = (f"<p><b>Screening on {self.reference_date:%Y-%m-%d}</b>: {len(self.eligible)} eligible "
+                   f"({self.rule.describe()})</p>")
+        return heading + self.funnel.to_html(index=False)
+
+    def __repr__(self) -> str:
+        return f"Screening({self.reference_date:%Y-%m-%d}: {len(self.eligible)} eligible)"
+
+
+def age_on(dates_of_birth: pd.Series, reference_date) -> pd.Series:
+    """Age in whole years on a reference date (a birthday on the date counts).
+
+    Examples
+    --------
+    >>> age_on(pd.Series(pd.to_datetime(["2012-02-01", "2012-02-02"])), "2023-02-01").tolist()
+    [11, 10]
+    """
+    reference = pd.Timestamp(reference_date)
+    dob = pd.to_datetime(dates_of_birth)
+    before_birthday = (dob.dt.month > reference.month) | (
+        (dob.dt.month == reference.month) & (dob.dt.day > reference.day)
+    )
+    return (reference.year - dob.dt.year - before_birthday.astype(int)).astype("int64")
+
+
+def age_band(ages: pd.Series, rule: EligibilityRule = EligibilityRule()) -> pd.Series:
+    """Label each age with the rule's age band (missing outside every band)."""
+    labels = pd.Series(pd.NA, index=ages.index, dtype="str")
+    for low, high, label in rule.age_bands:
+        labels[(ages >= low) & (ages <= high)] = label
+    return labels
+
+
+def screen(
+    records: Records,
+    reference_date: date | str | pd.Timestamp,
+    rule: EligibilityRule = EligibilityRule(),
+    *,
+    exclusions: pd.DataFrame | None = None,
+) -> Screening:
+    """Apply an eligibility rule to records on a reference date.
+
+    Parameters
+    ----------
+    records : fdkit.Records
+    reference_date : date-like
+        The screening date ``R`` (the trial's was 2023-02-01).
+    rule : EligibilityRule, optional
+        The trial's rule by default.
+    exclusions : pandas.DataFrame, optional
+        People to exclude even if eligible: ``person_id`` and ``reason`` (one of
+        ``"already allocated"``, ``"in custody"``, ``"deceased"``, ``"other"``). People in
+        it who are not eligible anyway are not counted as excluded.
+
+    Returns
+    -------
+    Screening
+
+    Examples
+    --------
+    >>> from fdkit import load_records, eligibility
+    >>> result = eligibility.screen(load_records("synthetic"), "2023-02-01")  # doctest: +SKIP
+    >>> result.funnel  # doctest: +SKIP
+    """
+    reference = pd.Timestamp(reference_date).normalize()
+    persons = records.persons
+    steps = [("records", "people in the records", len(persons), 0, "")]
+
+    ages = age_on(persons["date_of_birth"], reference)
+    in_range = (ages >= rule.min_age) & (ages <= rule.max_age)
+    people = persons.loc[in_range, ["person_id", "sex", "date_of_birth"]].assign(age=ages[in_range])
+    steps.append(_step("age", f"aged {rule.min_age}-{rule.max_age} on the reference date", people, steps,
+                       f"younger than {rule.min_age} or older than {rule.max_age}"))
+
+    crimes = _crime_criteria(records.events, reference, rule)
+    people = people.merge(crimes, on="person_id", how="left")
+    people[["index_crimes", "other_crimes", "either_crimes"]] = (
+        people[["index_crimes", "other_crimes", "either_crimes"]].fillna(0).astype("int64")
+    )
+    people = people[people["index_crimes"] >= 1]
+    steps.append(_step("index", f"{_words(rule.index_offences)} offence as {rule.role}, past "
+                       f"{rule.index_window_months} months", people, steps,
+                       f"no {_words(rule.index_offences)} offence as {rule.role} in the window"))
+    # A second, different crime exists exactly when both sets are non-empty and together
+    # they hold at least two distinct crimes.
+    people = people[(people["other_crimes"] >= 1) & (people["either_crimes"] >= 2)]
+    steps.append(_step("other", f"another {_words(rule.other_offences)} offence as {rule.role}, past "
+                       f"{rule.other_window_months} months", people, steps,
+                       "no other qualifying crime in the window"))
+
+    if exclusions is not None:
+        people, steps = _apply_exclusions(people, exclusions, steps)
+
+    eligible = people.drop(columns="either_crimes").assign(age_band=lambda d: age_band(d["age"], rule))
+    eligible = eligible[
+        ["person_id", "sex", "date_of_birth", "age", "age_band", "index_crimes", "other_crimes", "last_index_date"]
+    ].sort_values("person_id", ignore_index=True)
+    funnel = pd.DataFrame(steps, columns=["step", "description", "remaining", "excluded", "reason"])
+    return Screening(eligible=eligible, funnel=funnel, reference_date=reference, rule=rule)
+
+
+def _words(flags: tuple[str, ...]) -> str:
+    return "/".join({"knife_involved": "knife"}.get(f, f) for f in flags)
+
+
+def _step(name, description, people, steps, reason):
+    remaining = len(people)
+    return (name, description, remaining, steps[-1][2] - remaining, reason)
+
+
+def _crime_criteria(events: pd.DataFrame, reference: pd.Timestamp, rule: EligibilityRule) -> pd.DataFrame:
+    """Per person: distinct crimes meeting the index criterion, the other criterion, and either."""
+    earliest = min(add_months(reference, -rule.index_window_months), add_months(reference, -rule.other_window_months))
+    dates = events["offence_date"]
+    recent = events[(events["role"] == rule.role) & (dates >= earliest) & (dates <= reference)]
+    recent = offences.classify(recent.loc[:, ["crime_id", "person_id", "offence_date", "offence_code", "knife"]])
+    in_index_window = recent["offence_date"] >= add_months(reference, -rule.index_window_months)
+    in_other_window = recent["offence_date"] >= add_months(reference, -rule.other_window_months)
+    recent["is_index"] = in_index_window & recent[list(rule.index_offences)].any(axis=1)
+    recent["is_other"] = in_other_window & recent[list(rule.other_offences)].any(axis=1)
+    # A crime recorded on several rows for one person (several codes, say) counts once, and
+    # counts for a criterion if any of its rows does.
+    per_crime = recent.groupby(["person_id", "crime_id"], sort=False).agg(
+        is_index=("is_index", "any"), is_other=("is_other", "any"),
+        index_date=("offence_date", "max"),
+    )
+    per_crime["index_date"] = per_crime["index_date"].where(per_crime["is_index"])
+    per_crime["is_either"] = per_crime["is_index"] | per_crime["is_other"]
+    per_person = per_crime.groupby(level="person_id", sort=False).agg(
+        index_crimes=("is_index", "sum"),
+        other_crimes=("is_other", "sum"),
+        either_crimes=("is_either", "sum"),
+        last_index_date=("index_date", "max"),
+    )
+    return per_person.reset_index()
+
+
+def _apply_exclusions(people, exclusions, steps):
+    unknown = set(exclusions["reason"]) - set(EXCLUSION_REASONS)
+    if unknown:
+        raise ValueError(
+            f"exclusion reasons must be one of {', '.join(EXCLUSION_REASONS)}; got {', '.join(sorted(map(str, unknown)))}"
+        )
+    if exclusions["person_id"].duplicated().any():
+        repeated = exclusions.loc[exclusions["person_id"].duplicated(), "person_id"].tolist()
+        raise ValueError(f"exclusions list some people more than once: {', '.join(map(str, repeated[:10]))}")
+    reasons = exclusions.set_index("person_id")["reason"]
+    for reason in EXCLUSION_REASONS:
+        leaving = people["person_id"].map(reasons).eq(reason).fillna(False).to_numpy(dtype=bool)
+        if leaving.any():
+            people = people[~leaving]
+            steps.append(_step("exclusion", f"excluded: {reason}", people, steps, reason))
+    return people, steps

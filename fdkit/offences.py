@@ -1,0 +1,145 @@
+"""The offence lookup: Home-Office-style offence codes and what kind of crime each is.
+
+Every event in a records folder carries an ``offence_code``. The lookup resolves it to a
+title, a higher offence group (the Home Office's published groupings: Homicide, Violence
+with injury, Robbery, ...) and three flags the trial's rules and outcomes use:
+
+``violent``
+    Violence against the person that involves force or the threat of it (homicide,
+    violence with and without injury), plus sexual offences and robbery. Stalking and
+    harassment, public order and possession offences are not counted as violent.
+``sexual``
+    Sexual offences.
+``knife_offence``
+    The offence is itself a knife offence: possession of, or threatening with, an article
+    with a blade or point.
+
+**What counts as a knife offence.** An *event* is a knife offence when its code has
+``knife_offence`` true **or** the event's own ``knife`` flag is true (a knife or sharp
+instrument was involved, as police systems record for, say, a robbery or a wounding).
+:func:`is_knife_event` applies this rule; every part of the kit uses it.
+
+The codes follow the Home Office Counting Rules' notation (``1`` murder, ``4/1``
+manslaughter, ``5A``, ``8F``, ``8G``, ``10D`` ...). The classes and titles follow the
+published counting rules; the sub-codes ``10D/1`` and ``10D/2`` that separate possession
+from threatening are the kit's own. A unit whose extract uses other codes can pass its own
+lookup file to :func:`read_lookup`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+LOOKUP_COLUMNS = ("offence_code", "title", "group", "violent", "sexual", "knife_offence")
+FLAG_COLUMNS = ("violent", "sexual", "knife_offence")
+
+#: The higher offence groups, in the order tables and plots show them.
+GROUPS = (
+    "Homicide",
+    "Violence with injury",
+    "Violence without injury",
+    "Stalking and harassment",
+    "Sexual offences",
+    "Robbery",
+    "Possession of weapons",
+    "Burglary",
+    "Theft",
+    "Criminal damage and arson",
+    "Drug offences",
+    "Public order",
+)
+
+
+@lru_cache(maxsize=1)
+def _packaged_lookup() -> pd.DataFrame:
+    source = resources.files("fdkit").joinpath("data/offences.csv")
+    with resources.as_file(source) as path:
+        return read_lookup(path)
+
+
+def lookup() -> pd.DataFrame:
+    """Return the offence lookup shipped with the kit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per offence code with columns ``offence_code``, ``title``, ``group``,
+        ``violent``, ``sexual`` and ``knife_offence`` (the last three boolean).
+
+    Examples
+    --------
+    >>> from fdkit import offences
+    >>> table = offences.lookup()
+    >>> table.loc[table.knife_offence, "offence_code"].tolist()
+    ['10D/1', '10D/2']
+    """
+    return _packaged_lookup().copy()
+
+
+def read_lookup(path: str | Path) -> pd.DataFrame:
+    """Read and check an offence lookup CSV with the columns of :func:`lookup`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A CSV file with a header row and the columns ``offence_code``, ``title``,
+        ``group``, ``violent``, ``sexual`` and ``knife_offence``.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    fdkit.FdkitDataError
+        If a column is missing, a code is repeated or blank, or a flag is not a boolean.
+    """
+    from .records import read_table  # records depends on this module, so import late
+
+    table = read_table(
+        Path(path),
+        required=LOOKUP_COLUMNS,
+        booleans=FLAG_COLUMNS,
+        unique=("offence_code",),
+        not_blank=("offence_code", "group"),
+    )
+    return table.loc[:, list(LOOKUP_COLUMNS)].reset_index(drop=True)
+
+
+def is_knife_event(events: pd.DataFrame, table: pd.DataFrame | None = None) -> np.ndarray:
+    """Apply the kit's knife rule to events.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Events with ``offence_code`` and a boolean ``knife`` column.
+    table : pandas.DataFrame, optional
+        The offence lookup; the packaged one by default.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where the offence code is a knife offence or the event's ``knife`` flag is set.
+    """
+    table = lookup() if table is None else table
+    knife_codes = table.loc[table["knife_offence"], "offence_code"]
+    by_code = events["offence_code"].isin(knife_codes).to_numpy()
+    return by_code | events["knife"].to_numpy(dtype=bool)
+
+
+def classify(events: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return ``events`` with the lookup's columns and the knife rule joined on.
+
+    Adds ``title``, ``group``, ``violent``, ``sexual``, ``knife_offence`` and
+    ``knife_involved`` (the result of :func:`is_knife_event`). Codes missing from the lookup
+    are an error in :func:`fdkit.records.load_records`, so every event here has a match.
+    """
+    table = lookup() if table is None else table
+    joined = events.merge(table, on="offence_code", how="left", validate="many_to_one")
+    joined["knife_involved"] = is_knife_event(joined, table)
+    return joined

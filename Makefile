@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.fdkit-installed
 # JupyterLab refuses to run as root unless told; people normally are not root, CI machines are.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test bench clean-venv
+.PHONY: lab test bench lock clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fdkit needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -26,6 +26,16 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Re-pin every dependency to the newest release pyproject.toml allows.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet ".[test]"
+	{ sed -n '1,4p' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude fdkit; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .lock-venv
 
 clean-venv:
 	rm -rf $(VENV)

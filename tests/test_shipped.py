@@ -1,0 +1,54 @@
+"""The synthetic records committed under synthetic/ are exactly what `fdkit synth` writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from fdkit import eligibility, load_records
+from fdkit.cli import main
+
+SHIPPED = Path(__file__).resolve().parents[1] / "synthetic"
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "records"
+    assert main(["synth", "--out", str(out)]) == 0
+    return out
+
+
+def test_fdkit_synth_reproduces_the_shipped_folder_byte_for_byte(regenerated):
+    shipped = sorted(p.name for p in SHIPPED.iterdir())
+    assert sorted(p.name for p in regenerated.iterdir()) == shipped
+    for name in shipped:
+        assert (regenerated / name).read_bytes() == (SHIPPED / name).read_bytes(), name
+
+
+def test_manifest_checksums_match_the_files():
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((SHIPPED / name).read_bytes()).hexdigest() == entry["sha256"], name
+    assert set(manifest["files"]) | {"manifest.json"} == {p.name for p in SHIPPED.iterdir()}
+
+
+def test_shipped_records_are_small_and_valid():
+    assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 8 * 2**20
+    records = load_records(SHIPPED)
+    assert len(records.persons) > 10_000
+
+
+def test_the_trial_rule_finds_a_cohort_of_the_trial_size():
+    """Calibration: 120-200 eligible on 2023-02-01, with room for 20 aged 11-17 and 25 aged 18-25."""
+    result = eligibility.screen(load_records(SHIPPED), "2023-02-01")
+    bands = result.eligible["age_band"].value_counts()
+    assert 120 <= len(result.eligible) <= 200
+    assert bands["11-17"] >= 20 and bands["18-25"] >= 25
+
+
+def test_writing_over_existing_records_needs_force(regenerated, capsys):
+    assert main(["synth", "--out", str(regenerated)]) == 1
+    assert "already holds records" in capsys.readouterr().err

@@ -274,6 +274,9 @@ class SyntheticRecords:
     latent : pandas.DataFrame
         The hidden truth behind each recorded person (propensities, months spent in a
         burst), for teaching; never part of a records folder.
+    bursts : pandas.DataFrame
+        Every burst spell of a recorded person: ``person_id``, ``start`` (first day of its
+        first month) and ``end`` (first day after it).
     scenario : Scenario
     seed : int
     population : int
@@ -282,6 +285,7 @@ class SyntheticRecords:
 
     records: Records
     latent: pd.DataFrame
+    bursts: pd.DataFrame
     scenario: Scenario
     seed: int
     population: int
@@ -337,9 +341,20 @@ def generate(scenario: Scenario | None = None, seed: int | None = None) -> Synth
         }
     ).sort_values("person_id", ignore_index=True)
     latent["person_id"] = latent["person_id"].astype("str")
+    months = np.arange(np.datetime64(scenario.start, "M"), np.datetime64(scenario.end, "M") + 1)
+    person, first, after = spells["bursts"].T
+    is_recorded = np.isin(person, recorded)
+    bursts = pd.DataFrame(
+        {
+            "person_id": pd.array(people["person_id"][person[is_recorded]], dtype="str"),
+            "start": months[first[is_recorded]].astype("datetime64[us]"),
+            "end": months[after[is_recorded]].astype("datetime64[us]"),
+        }
+    ).sort_values(["person_id", "start"], ignore_index=True)
     return SyntheticRecords(
         records=Records(persons=persons, events=events),
         latent=latent,
+        bursts=bursts,
         scenario=scenario,
         seed=seed,
         population=scenario.population,
@@ -397,8 +412,9 @@ def _whole_years(day: np.datetime64, dob: np.ndarray) -> np.ndarray:
 def _simulate_months(scenario, dob, traits, rng) -> dict:
     """Walk month by month: burst states, then Poisson counts of crimes and victimisations.
 
-    Returns the (person, month) pairs of every suspect crime and victimisation, and the
-    number of months each person spent in a burst.
+    Returns the (person, month) pairs of every suspect crime and victimisation, the number
+    of months each person spent in a burst, and every burst spell (a spell already under way
+    when the records begin is cut at their start).
     """
     off, vic, bursts = scenario.offending, scenario.victimisation, scenario.bursts
     months = np.arange(np.datetime64(scenario.start, "M"), np.datetime64(scenario.end, "M"))
@@ -407,6 +423,8 @@ def _simulate_months(scenario, dob, traits, rng) -> dict:
     ending = 1.0 / bursts.mean_months
     in_burst = rng.random(n) < onset / (onset + ending)  # start from the chain's steady state
     burst_months = np.zeros(n, dtype=np.int32)
+    burst_began = np.where(in_burst, 0, -1)
+    spells = []
     dob_days = dob.astype("datetime64[D]").astype(np.int64)
     found = {"suspect": ([], []), "victim": ([], [])}
     for t, month in enumerate(months):
@@ -414,8 +432,13 @@ def _simulate_months(scenario, dob, traits, rng) -> dict:
         age_at_start = _whole_years(first_day, dob)
         age = (first_day.astype(np.int64) + 15 - dob_days) / _DAYS_PER_YEAR
         switch = rng.random(n)
+        was_in_burst = in_burst
         in_burst = np.where(in_burst, switch >= ending, switch < onset)
         burst_months += in_burst
+        if t > 0:
+            ended = np.flatnonzero(was_in_burst & ~in_burst)
+            spells.append(np.column_stack([ended, burst_began[ended], np.full(ended.size, t)]))
+            burst_began[in_burst & ~was_in_burst] = t
         suspect_rate = (
             off.annual_rate / 12
             * traits["offending"]
@@ -434,12 +457,15 @@ def _simulate_months(scenario, dob, traits, rng) -> dict:
             people, when = found[role]
             people.append(np.repeat(who, counts[who]))
             when.append(np.full(int(counts[who].sum()), t, dtype=np.int32))
-    spells = {
+    still_in = np.flatnonzero(in_burst)
+    spells.append(np.column_stack([still_in, burst_began[still_in], np.full(still_in.size, months.size)]))
+    result = {
         role: (np.concatenate(people), months[np.concatenate(when)])
         for role, (people, when) in found.items()
     }
-    spells["burst_months"] = burst_months
-    return spells
+    result["burst_months"] = burst_months
+    result["bursts"] = np.concatenate(spells)  # rows: person, first month index, month index after
+    return result
 
 
 class _Catalogue:
@@ -537,7 +563,7 @@ def _assemble_events(catalogue, people, suspect, victim) -> pd.DataFrame:
             "_number": crime_number[rows],
             "_victim_row": row_role == "victim",
             "_person": crimes["person"][rows],
-            "offence_date": crimes["date"][rows].astype("datetime64[ns]"),
+            "offence_date": crimes["date"][rows].astype("datetime64[us]"),
             "role": row_role,
             "offence_code": catalogue.codes[crimes["code"][rows]],
             "knife": crimes["knife"][rows],
@@ -559,7 +585,7 @@ def _persons_frame(scenario, people, recorded, rng) -> pd.DataFrame:
     persons = pd.DataFrame(
         {
             "person_id": people["person_id"][recorded],
-            "date_of_birth": people["dob"][recorded].astype("datetime64[ns]"),
+            "date_of_birth": people["dob"][recorded].astype("datetime64[us]"),
             "sex": sex,
             "name": names,
             "postcode_district": people["district"][recorded],

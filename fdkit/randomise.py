@@ -1,0 +1,472 @@
+"""Random allocation with a sealed, re-derivable record.
+
+Three methods, as in randomizr:
+
+``simple``
+    An independent coin flip for each person (``probability`` of treatment).
+``complete``
+    Exactly ``n_treated`` of the N eligible people are treated.
+``stratified``
+    Exactly ``capacities[s]`` people are treated in each stratum ``s``; everyone else
+    eligible is control. The Milton Keynes trial: 20 treated aged 11-17 and 25 aged 18-25.
+
+**The result depends only on the seed and the set of eligible people** (their IDs and
+strata), never on the order of the rows: IDs are sorted before any random draw, and each
+stratum draws from its own stream derived from the seed, the wave and the stratum's name.
+
+**Waves.** Trials that recruit over time randomise each new batch as a wave. A later wave
+never re-randomises anyone already allocated: they are set aside (and counted) first.
+
+**The seal.** :func:`write_allocation` writes the allocation CSV and, beside it,
+``<name>.seal.json`` holding everything needed to re-derive it (method, seed, capacities,
+the date), the SHA-256 of the sorted eligible IDs, the SHA-256 of the allocation file and the
+fdkit version. :func:`verify` re-runs the allocation from the seal and the eligible list and
+reports every difference. Writing never replaces an existing allocation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .records import FdkitDataError, Problem, read_table
+
+METHODS = ("simple", "complete", "stratified")
+ARMS = ("treatment", "control")
+ALLOCATION_COLUMNS = ("person_id", "stratum", "arm", "wave", "randomised_on")
+NO_STRATUM = "all"
+
+
+@dataclass(frozen=True)
+class Wave:
+    """How one wave was randomised: everything :func:`verify` needs to redo it."""
+
+    wave: int
+    method: str
+    seed: int
+    randomised_on: str
+    strata: str | None = None
+    capacities: Mapping[str, int] | None = None
+    n_treated: int | None = None
+    probability: float | None = None
+    eligible_count: int = 0
+    eligible_ids_sha256: str = ""
+    already_allocated: int = 0
+    sealed_at: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """An allocation: one row per randomised person, and the waves that made it.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        ``person_id``, ``stratum``, ``arm`` (``treatment``/``control``), ``wave`` and
+        ``randomised_on``, sorted by wave then ``person_id``.
+    waves : tuple of Wave
+    """
+
+    table: pd.DataFrame
+    waves: tuple[Wave, ...] = field(default=())
+
+    def counts(self) -> pd.DataFrame:
+        """People per stratum and arm (and per wave when there are several)."""
+        keys = ["wave", "stratum"] if len(self.waves) > 1 else ["stratum"]
+        return (
+            self.table.groupby(keys + ["arm"]).size().unstack("arm", fill_value=0)
+            .reindex(columns=list(ARMS), fill_value=0)
+        )
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>Allocation</b> of {len(self.table)} people</p>" + self.counts().to_html()
+
+    def __repr__(self) -> str:
+        arms = self.table["arm"].value_counts()
+        return (f"Allocation({len(self.table)} people: {arms.get('treatment', 0)} treatment, "
+                f"{arms.get('control', 0)} control, {len(self.waves)} wave(s))")
+
+
+# ----------------------------------------------------------------------- allocating
+
+
+def allocate(
+    eligible: pd.DataFrame,
+    *,
+    seed: int,
+    randomised_on: date | str,
+    method: str = "stratified",
+    strata: str | None = None,
+    capacities: Mapping[str, int] | None = None,
+    n_treated: int | None = None,
+    probability: float = 0.5,
+    previous: Allocation | None = None,
+    sealed_at: str | None = None,
+) -> Allocation:
+    """Randomise eligible people to treatment or control.
+
+    Parameters
+    ----------
+    eligible : pandas.DataFrame
+        One row per eligible person, with ``person_id`` and (for stratified allocation)
+        the ``strata`` column.
+    seed : int
+        The only source of randomness.
+    randomised_on : date-like
+        The date of randomisation (the start of each person's follow-up).
+    method : {"stratified", "complete", "simple"}
+    strata : str, optional
+        Column of ``eligible`` holding each person's stratum (stratified only).
+    capacities : mapping of str to int, optional
+        Treated places per stratum (stratified only); every stratum present must be listed.
+    n_treated : int, optional
+        Treated places in all (complete only).
+    probability : float, default 0.5
+        Chance of treatment for each person (simple only).
+    previous : Allocation, optional
+        Earlier waves. People already allocated are set aside and the new wave is added
+        to them; no one is randomised twice.
+    sealed_at : str, optional
+        Timestamp to record in the seal (ISO 8601); the current time by default.
+
+    Returns
+    -------
+    Allocation
+
+    Raises
+    ------
+    ValueError
+        For duplicate or blank IDs, capacities above a stratum's size, strata with no
+        capacity or capacities for strata nobody is in, or an unknown method.
+
+    Examples
+    --------
+    >>> people = pd.DataFrame({"person_id": [f"P{i}" for i in range(10)],
+    ...                        "age_band": ["11-17"] * 4 + ["18-25"] * 6})
+    >>> result = allocate(people, seed=1, randomised_on="2023-02-01", strata="age_band",
+    ...                   capacities={"11-17": 2, "18-25": 3})
+    >>> result.counts()
+    arm     treatment  control
+    stratum
+    11-17           2        2
+    18-25           3        3
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    people = _eligible_people(eligible, strata if method == "stratified" else None)
+    wave_number, already = 1, 0
+    if previous is not None:
+        wave_number = max(w.wave for w in previous.waves) + 1
+        done = people["person_id"].isin(previous.table["person_id"])
+        already = int(done.sum())
+        people = people[~done]
+    day = pd.Timestamp(randomised_on).date().isoformat()
+    wave = Wave(
+        wave=wave_number,
+        method=method,
+        seed=int(seed),
+        randomised_on=day,
+        strata=strata if method == "stratified" else None,
+        capacities=dict(capacities) if method == "stratified" and capacities is not None else None,
+        n_treated=n_treated if method == "complete" else None,
+        probability=probability if method == "simple" else None,
+        eligible_count=len(people),
+        eligible_ids_sha256=ids_sha256(people["person_id"]),
+        already_allocated=already,
+        sealed_at=sealed_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    treated = _draw(people, wave)
+    table = pd.DataFrame(
+        {
+            "person_id": people["person_id"].to_numpy(),
+            "stratum": people["stratum"].to_numpy(),
+            "arm": np.where(treated, "treatment", "control"),
+            "wave": wave_number,
+            "randomised_on": pd.Timestamp(day),
+        }
+    ).astype({"person_id": "str", "stratum": "str", "arm": "str"})
+    waves = (wave,)
+    if previous is not None:
+        table = pd.concat([previous.table, table], ignore_index=True)
+        waves = (*previous.waves, wave)
+    table["randomised_on"] = table["randomised_on"].astype("datetime64[us]")
+    return Allocation(table=table.sort_values(["wave", "person_id"], ignore_index=True), waves=waves)
+
+
+def _eligible_people(eligible: pd.DataFrame, strata: str | None) -> pd.DataFrame:
+    """Check IDs (and strata) and return them sorted by ID, so row order cannot matter."""
+    if "person_id" not in eligible:
+        raise ValueError("the eligible list has no person_id column")
+    ids = eligible["person_id"].astype("str")
+    if (blank := ids.isna() | (ids.str.strip() == "")).any():
+        raise ValueError(f"the eligible list has {int(blank.sum())} blank person_id values")
+    if (repeated := ids[ids.duplicated()]).any():
+        shown = ", ".join(sorted(set(repeated))[:10])
+        raise ValueError(f"the eligible list repeats {repeated.nunique()} person_id values: {shown}")
+    if strata is None:
+        stratum = pd.Series(NO_STRATUM, index=eligible.index, dtype="str")
+    else:
+        if strata not in eligible:
+            raise ValueError(f"the eligible list has no {strata!r} column to stratify by")
+        stratum = eligible[strata].astype("str")
+        if (missing := stratum.isna() | (stratum.str.strip() == "")).any():
+            raise ValueError(f"{int(missing.sum())} eligible people have no {strata!r} value")
+    people = pd.DataFrame({"person_id": ids, "stratum": stratum})
+    return people.sort_values("person_id", ignore_index=True)
+
+
+def _draw(people: pd.DataFrame, wave: Wave) -> np.ndarray:
+    """Treatment indicator for each (sorted) person."""
+    treated = np.zeros(len(people), dtype=bool)
+    if wave.method == "simple":
+        if not 0.0 <= wave.probability <= 1.0:
+            raise ValueError(f"probability must lie between 0 and 1; got {wave.probability}")
+        return _stream(wave.seed, wave.wave).random(len(people)) < wave.probability
+    if wave.method == "complete":
+        if wave.n_treated is None or not 0 <= wave.n_treated <= len(people):
+            raise ValueError(f"n_treated must be between 0 and the {len(people)} people to randomise; "
+                             f"got {wave.n_treated}")
+        order = _stream(wave.seed, wave.wave).permutation(len(people))
+        treated[order[: wave.n_treated]] = True
+        return treated
+    sizes = people["stratum"].value_counts()
+    _check_capacities(sizes, wave.capacities, wave.strata)
+    for stratum, capacity in wave.capacities.items():
+        members = np.flatnonzero(people["stratum"].to_numpy() == stratum)
+        order = _stream(wave.seed, wave.wave, stratum).permutation(members.size)
+        treated[members[order[:capacity]]] = True
+    return treated
+
+
+def _check_capacities(sizes: pd.Series, capacities: Mapping[str, int] | None, strata: str | None) -> None:
+    if not capacities:
+        raise ValueError("stratified allocation needs capacities: treated places per stratum")
+    problems = []
+    if unknown := sorted(set(capacities) - set(sizes.index)):
+        problems.append(f"capacities name strata no eligible person is in: {', '.join(unknown)} "
+                        f"(strata present: {', '.join(sorted(sizes.index))})")
+    if unlisted := sorted(set(sizes.index) - set(capacities)):
+        problems.append(f"strata with eligible people but no capacity: {', '.join(unlisted)} "
+                        "(give them a capacity, 0 for all control)")
+    for stratum, capacity in sorted(capacities.items()):
+        if stratum in sizes and not 0 <= capacity <= sizes[stratum]:
+            problems.append(f"stratum {stratum} has {sizes[stratum]} eligible people but a capacity of {capacity}")
+    if problems:
+        raise ValueError(f"cannot stratify by {strata!r}: " + "; ".join(problems))
+
+
+def _stream(seed: int, wave: int, stratum: str | None = None) -> np.random.Generator:
+    """A random stream for one wave (and stratum), independent of every other."""
+    key = [int(seed), int(wave)]
+    if stratum is not None:
+        key.append(int.from_bytes(hashlib.sha256(stratum.encode()).digest()[:8], "big"))
+    return np.random.default_rng(np.random.SeedSequence(key))
+
+
+def ids_sha256(ids: Sequence[str] | pd.Series) -> str:
+    """SHA-256 of the sorted IDs, one per line: the fingerprint of an eligible list."""
+    text = "".join(f"{i}\n" for i in sorted(map(str, ids)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ----------------------------------------------------------------- sealing and files
+
+
+def seal_path(path: str | Path) -> Path:
+    """Where the seal of an allocation file lives: ``allocation.csv`` → ``allocation.seal.json``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".seal.json")
+
+
+def write_allocation(allocation: Allocation, path: str | Path) -> tuple[Path, Path]:
+    """Write the allocation CSV and its seal, refusing to replace an existing allocation.
+
+    Both files are first written under temporary names in the same folder and then linked
+    into place, so a crash never leaves a half-written allocation, and an allocation that
+    appeared meanwhile is never replaced.
+
+    Returns
+    -------
+    (pathlib.Path, pathlib.Path)
+        The allocation file and its seal.
+
+    Raises
+    ------
+    FileExistsError
+        If either file exists; the message says how to add a wave instead.
+    """
+    from . import __version__
+
+    path = Path(path)
+    seal = seal_path(path)
+    for existing in (path, seal):
+        if existing.exists():
+            raise FileExistsError(_refusal(existing, path))
+    table = allocation.table.assign(randomised_on=allocation.table["randomised_on"].dt.strftime("%Y-%m-%d"))
+    csv_bytes = table.loc[:, list(ALLOCATION_COLUMNS)].to_csv(index=False, lineterminator="\n").encode()
+    record = {
+        "allocation_file": path.name,
+        "allocation_sha256": hashlib.sha256(csv_bytes).hexdigest(),
+        "fdkit_version": __version__,
+        "waves": [w.to_dict() for w in allocation.waves],
+    }
+    seal_bytes = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _create_exclusively(path, csv_bytes)
+    try:
+        _create_exclusively(seal, seal_bytes)
+    except BaseException:
+        path.unlink()
+        raise
+    return path, seal
+
+
+def _refusal(existing: Path, path: Path) -> str:
+    return (f"{existing} already exists and an allocation is never overwritten. To randomise people "
+            f"recruited since, add a wave: fdkit randomise --previous {path} --out "
+            f"{path.with_name(path.stem + '-wave2' + path.suffix)} ...")
+
+
+def _create_exclusively(path: Path, content: bytes) -> None:
+    """Write a file that must not exist yet, atomically: temporary file, then a hard link."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, path)  # fails if path exists, unlike a rename
+        except FileExistsError:
+            raise FileExistsError(_refusal(path, path)) from None
+    finally:
+        os.unlink(temporary)
+
+
+def read_allocation(path: str | Path) -> Allocation:
+    """Read an allocation file and its seal.
+
+    Raises
+    ------
+    fdkit.FdkitDataError
+        If the file breaks the allocation format (columns, arms, waves, dates, duplicate
+        people) or its seal is missing or unreadable.
+    """
+    path = Path(path)
+    table = read_table(
+        path,
+        required=ALLOCATION_COLUMNS,
+        dates=("randomised_on",),
+        unique=("person_id",),
+        choices={"arm": ARMS},
+        not_blank=("person_id", "stratum", "wave"),
+    )
+    waves = pd.to_numeric(table["wave"], errors="coerce")
+    if (bad := waves.isna() | (waves < 1) | (waves % 1 != 0)).any():
+        lines = tuple(int(i) + 2 for i in np.flatnonzero(bad)[:10])
+        raise FdkitDataError(
+            [Problem(path.name, "wave numbers must be whole numbers from 1", column="wave", lines=lines,
+                     values=tuple(table.loc[bad, "wave"].head(10)), count=int(bad.sum()))],
+            source=path,
+        )
+    table["wave"] = waves.astype("int64")
+    seal = seal_path(path)
+    if not seal.is_file():
+        raise FdkitDataError([Problem(seal.name, f"the seal of {path.name} is missing; an allocation "
+                                      "without its seal cannot be verified")], source=path)
+    try:
+        record = json.loads(seal.read_text(encoding="utf-8"))
+        waves_sealed = tuple(Wave(**w) for w in record["waves"])
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise FdkitDataError([Problem(seal.name, f"the seal is not readable ({error})")], source=seal) from None
+    table = table.loc[:, list(ALLOCATION_COLUMNS)].astype({"person_id": "str", "stratum": "str", "arm": "str"})
+    return Allocation(table=table.sort_values(["wave", "person_id"], ignore_index=True), waves=waves_sealed)
+
+
+# ------------------------------------------------------------------------ verifying
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What :func:`verify` found: ``ok`` and, if not, every mismatch in words."""
+
+    ok: bool
+    mismatches: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.ok:
+            return "the seal holds: the allocation is exactly what its seal and eligible list produce"
+        return "the seal does not hold:\n" + "\n".join(f"- {m}" for m in self.mismatches)
+
+
+def verify(path: str | Path, eligible: pd.DataFrame | Sequence[pd.DataFrame]) -> Verification:
+    """Re-derive an allocation from its seal and eligible list(s) and compare.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The allocation CSV (its seal must be beside it).
+    eligible : pandas.DataFrame or sequence of DataFrame
+        The eligible list used for each wave, in wave order (one frame for a single wave).
+
+    Returns
+    -------
+    Verification
+    """
+    path = Path(path)
+    allocation = read_allocation(path)
+    record = json.loads(seal_path(path).read_text(encoding="utf-8"))
+    mismatches = []
+    if hashlib.sha256(path.read_bytes()).hexdigest() != record.get("allocation_sha256"):
+        mismatches.append(f"{path.name} has changed since it was sealed (its SHA-256 differs)")
+    lists = [eligible] if isinstance(eligible, pd.DataFrame) else list(eligible)
+    if len(lists) != len(allocation.waves):
+        return Verification(False, (*mismatches, f"the seal records {len(allocation.waves)} wave(s) but "
+                                    f"{len(lists)} eligible list(s) were given"))
+    redone = None
+    for wave, people in zip(allocation.waves, lists):
+        redone = allocate(
+            people, seed=wave.seed, randomised_on=wave.randomised_on, method=wave.method, strata=wave.strata,
+            capacities=wave.capacities, n_treated=wave.n_treated,
+            probability=wave.probability if wave.probability is not None else 0.5,
+            previous=redone, sealed_at=wave.sealed_at,
+        )
+        if redone.waves[-1].eligible_ids_sha256 != wave.eligible_ids_sha256:
+            mismatches.append(f"wave {wave.wave}: the eligible list is not the one sealed "
+                              f"({redone.waves[-1].eligible_count} people to randomise, "
+                              f"{wave.eligible_count} sealed)")
+    mismatches.extend(_differences(redone.table, allocation.table))
+    return Verification(not mismatches, tuple(mismatches))
+
+
+def _differences(expected: pd.DataFrame, found: pd.DataFrame, shown: int = 10) -> list[str]:
+    merged = expected.merge(found, on="person_id", how="outer", suffixes=("_expected", "_found"), indicator=True)
+    notes = []
+    for side, words in (("left_only", "should be in the allocation but is not"),
+                        ("right_only", "is in the allocation but should not be")):
+        ids = merged.loc[merged["_merge"] == side, "person_id"].tolist()
+        if ids:
+            notes.append(f"{len(ids)} people {words}: {', '.join(ids[:shown])}")
+    both = merged[merged["_merge"] == "both"]
+    for column in ("arm", "stratum", "wave", "randomised_on"):
+        differ = both[both[f"{column}_expected"] != both[f"{column}_found"]]
+        for _, row in differ.head(shown).iterrows():
+            expected_value, found_value = row[f"{column}_expected"], row[f"{column}_found"]
+            if column == "randomised_on":
+                expected_value, found_value = f"{expected_value:%Y-%m-%d}", f"{found_value:%Y-%m-%d}"
+            notes.append(f"{row['person_id']}: {column} is {found_value!s}, the seal gives {expected_value!s}")
+        if len(differ) > shown:
+            notes.append(f"... and {len(differ) - shown} more people whose {column} differs")
+    return notes

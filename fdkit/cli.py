@@ -9,14 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from datetime import date
 from pathlib import Path
 
-from .records import FdkitDataError
+from .records import FdkitDataError, Problem
 
 EPILOG = """\
 examples:
   fdkit synth --out my_records          write the kit's synthetic police records
   fdkit validate synthetic              check a records folder and summarise it
+  fdkit screen --records synthetic --reference-date 2023-02-01 --out eligible.csv
+  fdkit randomise --eligible eligible.csv --strata age_band --treat 11-17=20 --treat 18-25=25 \\
+      --seed 20230201 --date 2023-02-01 --out allocation.csv
+  fdkit verify --eligible eligible.csv allocation.csv
 
 Run 'fdkit COMMAND --help' for each command's options and an example."""
 
@@ -80,6 +85,166 @@ def _run_synth(args) -> int:
     return 0
 
 
+def _add_screen(commands) -> None:
+    parser = commands.add_parser(
+        "screen",
+        help="find the people eligible for the trial on a reference date",
+        description="Apply the eligibility rule (by default the Milton Keynes trial's: aged "
+        "11-25, a knife offence as a suspect in the past 12 months and another knife, violent "
+        "or sexual offence as a suspect in the past 24 months) and write the eligible people. "
+        "The funnel (how many remained at each step, and why the rest left) is printed.",
+        epilog="example:\n  fdkit screen --records synthetic --reference-date 2023-02-01 "
+        "--out eligible.csv --funnel-out funnel.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--records", type=Path, required=True, help="the records folder")
+    parser.add_argument("--reference-date", type=_iso_date, required=True, help="screening date, YYYY-MM-DD")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the eligible people (CSV)")
+    parser.add_argument("--funnel-out", type=Path, help="also write the funnel as CSV")
+    parser.add_argument("--exclusions", type=Path,
+                        help="CSV of person_id,reason (already allocated / in custody / deceased / other)")
+    parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
+    rule = parser.add_argument_group("the rule (defaults: the trial's)")
+    rule.add_argument("--min-age", type=int, default=11)
+    rule.add_argument("--max-age", type=int, default=25)
+    rule.add_argument("--knife-window-months", type=int, default=12)
+    rule.add_argument("--other-window-months", type=int, default=24)
+    parser.set_defaults(run=_run_screen)
+
+
+def _run_screen(args) -> int:
+    from . import eligibility
+    from .records import load_records, read_table
+
+    records = load_records(args.records, dayfirst=args.dayfirst)
+    adult_from = min(max(18, args.min_age), args.max_age + 1)
+    bands = tuple(
+        (low, high, f"{low}-{high}")
+        for low, high in ((args.min_age, adult_from - 1), (adult_from, args.max_age))
+        if low <= high
+    )
+    try:
+        rule = eligibility.EligibilityRule(
+            min_age=args.min_age, max_age=args.max_age, index_window_months=args.knife_window_months,
+            other_window_months=args.other_window_months, age_bands=bands,
+        )
+    except ValueError as error:
+        raise SystemExit(_usage(args, str(error)))
+    exclusions = None
+    if args.exclusions is not None:
+        exclusions = read_table(args.exclusions, required=("person_id", "reason"), unique=("person_id",),
+                                not_blank=("person_id", "reason"),
+                                choices={"reason": eligibility.EXCLUSION_REASONS})
+    result = eligibility.screen(records, args.reference_date, rule, exclusions=exclusions)
+    eligibility.write_eligible(result, args.out, args.funnel_out)
+    print(f"Screening on {args.reference_date}: {rule.describe()}")
+    print(result.funnel.to_string(index=False))
+    bands_found = result.eligible["age_band"].value_counts().sort_index()
+    print(f"\n{len(result.eligible)} eligible ({', '.join(f'{n} aged {b}' for b, n in bands_found.items())}); "
+          f"written to {args.out}")
+    return 0
+
+
+def _add_randomise(commands) -> None:
+    parser = commands.add_parser(
+        "randomise",
+        help="allocate eligible people to treatment or control, with a seal",
+        description="Randomise the eligible list and write the allocation with a seal file "
+        "beside it (<name>.seal.json) from which 'fdkit verify' can re-derive it. An existing "
+        "allocation is never overwritten; use --previous to add a wave of people recruited later.",
+        epilog="example (the trial's design):\n  fdkit randomise --eligible eligible.csv --strata age_band "
+        "--treat 11-17=20 --treat 18-25=25 --seed 20230201 --date 2023-02-01 --out allocation.csv\n"
+        "a later wave:\n  fdkit randomise --eligible eligible-august.csv --previous allocation.csv "
+        "--strata age_band --treat 11-17=3 --treat 18-25=4 --seed 7 --date 2023-08-01 --out allocation-wave2.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--eligible", type=Path, required=True, help="the eligible list (CSV with person_id)")
+    parser.add_argument("--seed", type=int, required=True, help="the random seed (record it!)")
+    parser.add_argument("--date", type=_iso_date, required=True, help="date of randomisation, YYYY-MM-DD")
+    parser.add_argument("--out", type=Path, required=True, help="allocation file to create")
+    parser.add_argument("--method", choices=("stratified", "complete", "simple"), default=None,
+                        help="default: stratified if --treat is given, otherwise complete")
+    parser.add_argument("--strata", help="column of the eligible list to stratify by (e.g. age_band)")
+    parser.add_argument("--treat", action="append", default=[], metavar="STRATUM=N",
+                        help="treated places in a stratum; repeat for each stratum")
+    parser.add_argument("--n-treated", type=int, help="treated places in all (complete method)")
+    parser.add_argument("--probability", type=float, default=0.5, help="chance of treatment (simple method)")
+    parser.add_argument("--previous", type=Path, help="an earlier allocation this wave adds to")
+    parser.set_defaults(run=_run_randomise)
+
+
+def _run_randomise(args) -> int:
+    from . import randomise
+    from .eligibility import read_eligible
+
+    capacities = {}
+    for item in args.treat:
+        stratum, _, number = item.rpartition("=")
+        if not stratum or not number.isdigit():
+            raise SystemExit(_usage(args, f"--treat takes STRATUM=N, e.g. 11-17=20; got {item!r}"))
+        capacities[stratum] = int(number)
+    method = args.method or ("stratified" if capacities else "complete")
+    if method == "stratified" and not (args.strata and capacities):
+        raise SystemExit(_usage(args, "stratified allocation needs --strata and a --treat for each stratum"))
+    if method == "complete" and args.n_treated is None:
+        raise SystemExit(_usage(args, "complete allocation needs --n-treated"))
+    eligible = read_eligible(args.eligible, strata=args.strata if method == "stratified" else None)
+    previous = randomise.read_allocation(args.previous) if args.previous else None
+    try:
+        allocation = randomise.allocate(
+            eligible, seed=args.seed, randomised_on=args.date, method=method, strata=args.strata,
+            capacities=capacities or None, n_treated=args.n_treated, probability=args.probability,
+            previous=previous,
+        )
+    except ValueError as error:
+        raise _data_error(args.eligible, str(error))
+    path, seal = randomise.write_allocation(allocation, args.out)
+    print(allocation.counts().to_string())
+    print(f"\nwrote {path} and its seal {seal}")
+    return 0
+
+
+def _add_verify(commands) -> None:
+    parser = commands.add_parser(
+        "verify",
+        help="check an allocation against its seal and eligible list",
+        description="Re-derive the allocation from its seal and the eligible list(s) and report "
+        "any difference. Exit 0 if the seal holds, 1 otherwise.",
+        epilog="example:\n  fdkit verify --eligible eligible.csv allocation.csv\n"
+        "with two waves:\n  fdkit verify --eligible eligible.csv --eligible eligible-august.csv allocation-wave2.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("allocation", type=Path, help="the allocation CSV (its seal beside it)")
+    parser.add_argument("--eligible", type=Path, action="append", required=True,
+                        help="the eligible list of each wave, in order")
+    parser.set_defaults(run=_run_verify)
+
+
+def _run_verify(args) -> int:
+    from . import randomise
+    from .eligibility import read_eligible
+
+    result = randomise.verify(args.allocation, [read_eligible(path) for path in args.eligible])
+    print(result, file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _iso_date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _usage(args, message: str) -> int:
+    print(f"fdkit {args.command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _data_error(path: Path, message: str) -> FdkitDataError:
+    return FdkitDataError([Problem(path.name, message)], source=path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fdkit",
@@ -91,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show a traceback when a command fails"
     )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for add in (_add_validate, _add_synth):
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, dest="command")
+    for add in (_add_validate, _add_synth, _add_screen, _add_randomise, _add_verify):
         add(commands)
     return parser
 
@@ -112,12 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     except FdkitDataError as error:
         if args.debug:
             traceback.print_exc()
-        print(f"fdkit {args.run.__name__.removeprefix('_run_')}: {error}", file=sys.stderr)
+        print(f"fdkit {args.command}: {error}", file=sys.stderr)
         return 1
     except (FileExistsError, FileNotFoundError, NotADirectoryError) as error:
         if args.debug:
             traceback.print_exc()
-        print(f"fdkit: {error}", file=sys.stderr)
+        print(f"fdkit {args.command}: {error}", file=sys.stderr)
         return 1
 
 

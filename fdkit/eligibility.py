@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -277,3 +278,32 @@ def _apply_exclusions(people, exclusions, steps):
             people = people[~leaving]
             steps.append(_step("exclusion", f"excluded: {reason}", people, steps, reason))
     return people, steps
+
+
+# --------------------------------------------------------------------------- files
+
+ELIGIBLE_DATE_COLUMNS = ("date_of_birth", "last_index_date")
+
+
+def write_eligible(screening: Screening, path, funnel_path=None) -> None:
+    """Write the eligible list (and optionally the funnel) as CSV with ISO dates."""
+    table = screening.eligible.copy()
+    for column in ELIGIBLE_DATE_COLUMNS:
+        table[column] = table[column].dt.strftime("%Y-%m-%d")
+    table.to_csv(path, index=False, lineterminator="\n")
+    if funnel_path is not None:
+        screening.funnel.to_csv(funnel_path, index=False, lineterminator="\n")
+
+
+def read_eligible(path, *, strata: str | None = None) -> pd.DataFrame:
+    """Read an eligible list written by :func:`write_eligible` (or by hand: ``person_id`` at least).
+
+    Raises
+    ------
+    fdkit.FdkitDataError
+        If ``person_id`` (or the ``strata`` column) is missing or blank, or an ID repeats.
+    """
+    from .records import read_table
+
+    required = ("person_id",) if strata is None else ("person_id", strata)
+    return read_table(Path(path), required=required, unique=("person_id",), not_blank=required)

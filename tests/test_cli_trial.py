@@ -1,0 +1,87 @@
+"""The trial's front half on the command line: screen, randomise, verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fdkit.cli import build_parser, main
+
+SHIPPED = Path(__file__).resolve().parents[1] / "synthetic"
+RANDOMISE = ["--strata", "age_band", "--treat", "11-17=20", "--treat", "18-25=25", "--seed", "5", "--date", "2023-02-01"]
+
+
+@pytest.fixture()
+def eligible(tmp_path):
+    out = tmp_path / "eligible.csv"
+    code = main(["screen", "--records", str(SHIPPED), "--reference-date", "2023-02-01", "--out", str(out),
+                 "--funnel-out", str(tmp_path / "funnel.csv")])
+    assert code == 0
+    return out
+
+
+def test_screen_writes_the_eligible_people_and_funnel(tmp_path, capsys):
+    out = tmp_path / "eligible.csv"
+    assert main(["screen", "--records", str(SHIPPED), "--reference-date", "2023-02-01", "--out", str(out),
+                 "--funnel-out", str(tmp_path / "funnel.csv")]) == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(out)
+    funnel = pd.read_csv(tmp_path / "funnel.csv")
+    assert f"{len(table)} eligible" in printed
+    assert funnel["remaining"].iloc[-1] == len(table)
+    assert {"person_id", "age", "age_band", "index_crimes", "other_crimes"} <= set(table.columns)
+
+
+def test_randomise_then_verify_then_refuse_to_overwrite(eligible, tmp_path, capsys):
+    allocation = tmp_path / "allocation.csv"
+    assert main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(allocation)]) == 0
+    assert (tmp_path / "allocation.seal.json").is_file()
+    assert main(["verify", "--eligible", str(eligible), str(allocation)]) == 0
+    before = allocation.read_bytes()
+    assert main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(allocation)]) == 1
+    assert "never overwritten" in capsys.readouterr().err
+    assert allocation.read_bytes() == before
+
+
+def test_verify_fails_on_a_tampered_row(eligible, tmp_path, capsys):
+    allocation = tmp_path / "allocation.csv"
+    main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(allocation)])
+    table = pd.read_csv(allocation, dtype=str)
+    first_control = table.index[table["arm"] == "control"][0]
+    table.loc[first_control, "arm"] = "treatment"
+    table.to_csv(allocation, index=False, lineterminator="\n")
+    capsys.readouterr()
+    assert main(["verify", "--eligible", str(eligible), str(allocation)]) == 1
+    err = capsys.readouterr().err
+    assert "does not hold" in err and table.loc[first_control, "person_id"] in err
+
+
+def test_shuffled_eligible_rows_give_the_same_allocation(eligible, tmp_path):
+    shuffled = tmp_path / "shuffled.csv"
+    pd.read_csv(eligible, dtype=str).sample(frac=1, random_state=2).to_csv(shuffled, index=False)
+    main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(tmp_path / "a.csv")])
+    main(["randomise", "--eligible", str(shuffled), *RANDOMISE, "--out", str(tmp_path / "b.csv")])
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_bad_capacity_is_a_data_error_and_bad_usage_exits_2(eligible, tmp_path, capsys):
+    args = ["randomise", "--eligible", str(eligible), "--strata", "age_band", "--treat", "11-17=999",
+            "--treat", "18-25=25", "--seed", "5", "--date", "2023-02-01", "--out", str(tmp_path / "x.csv")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "capacity of 999" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as stop:
+        main(["randomise", "--eligible", str(eligible), "--treat", "11-17", "--seed", "1",
+              "--date", "2023-02-01", "--out", str(tmp_path / "y.csv")])
+    assert stop.value.code == 2
+    with pytest.raises(SystemExit) as stop:
+        main(["screen", "--records", str(SHIPPED), "--reference-date", "01/02/2023", "--out", "z.csv"])
+    assert stop.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["validate", "synth", "screen", "randomise", "verify"])
+def test_every_command_shows_an_example_in_its_help(command):
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    assert "example" in subparsers.choices[command].format_help()

@@ -6,10 +6,11 @@ with injury, Robbery, ...) and three flags the trial's rules and outcomes use:
 
 ``violent``
     Violence against the person that involves force or the threat of it (homicide,
-    violence with and without injury), plus sexual offences and robbery. Stalking and
-    harassment, public order and possession offences are not counted as violent.
+    violence with and without injury), plus robbery. Stalking and harassment, public
+    order and possession offences are not counted as violent.
 ``sexual``
-    Sexual offences.
+    Sexual offences. They are not also flagged violent: the trial reported "violent crime"
+    and "violence and sexual crime" as separate outcomes.
 ``knife_offence``
     The offence is itself a knife offence: possession of, or threatening with, an article
     with a blade or point.

@@ -25,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 # Re-pin every dependency to the newest release pyproject.toml allows.
@@ -32,7 +33,7 @@ lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet ".[test]"
+	.lock-venv/bin/python -m pip install --quiet ".[test,bench]"
 	{ sed -n '1,4p' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude fdkit; } > constraints.new
 	mv constraints.new constraints.txt
 	rm -rf .lock-venv

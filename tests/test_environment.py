@@ -7,6 +7,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: conda-forge names that differ from the PyPI ones.
+PYPI_NAME_OF = {"python-duckdb": "duckdb"}
 
 
 def normalise(name: str) -> str:
@@ -24,7 +26,8 @@ def conda_pins() -> dict[str, str]:
     pins = {}
     for line in text.split("dependencies:", 1)[1].splitlines():
         if match := re.fullmatch(r"\s*-\s*([A-Za-z0-9_.-]+)(?:=([^=\s#]+))?\s*(?:#.*)?", line):
-            pins[normalise(match[1])] = match[2]
+            name = normalise(match[1])
+            pins[PYPI_NAME_OF.get(name, name)] = match[2]
     pins.pop("python"), pins.pop("pip")
     return pins
 

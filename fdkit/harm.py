@@ -59,6 +59,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Iterable, Mapping
@@ -69,7 +70,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .records import SHOWN, FdkitDataError, Problem, read_table
+from .records import SHOWN, FdkitDataError, Problem, at_file_lines, read_table
 
 __all__ = [
     "BASES",
@@ -201,19 +202,22 @@ def _rows_problem(name, column, text, bad, template, unit="row") -> list[Problem
         return []
     distinct = pd.unique(text.to_numpy()[bad])
     quoted = [f"'{value}'" for value in distinct[:SHOWN]]
-    listed = ", ".join(quoted) + (f" and {len(distinct) - SHOWN:,} more" if len(distinct) > SHOWN else "")
+    listed = _listed(quoted, len(distinct))
     lines = tuple(int(row) for row in rows[:SHOWN])
     values = tuple(str(value) for value in distinct[:SHOWN])
     return [Problem(name, template.replace("{values}", listed), column, lines, values, len(rows), unit)]
+
+
+def _listed(texts: list[str], total: int) -> str:
+    more = f" and {total - SHOWN:,} more" if total > SHOWN else ""
+    return ", ".join(texts[:SHOWN]) + more
 
 
 def _at_lines(path: Path, problems: list[Problem]) -> list[Problem]:
     """Place problems found at row positions of a CSV file at its file lines."""
     if not problems:
         return []
-    from .records import _at_file_lines  # the records module's own line locator
-
-    return _at_file_lines(problems, path.parent)
+    return at_file_lines(problems, path.parent)
 
 
 def _checked_weights(weights: pd.DataFrame) -> pd.DataFrame:
@@ -227,7 +231,8 @@ def _checked_weights(weights: pd.DataFrame) -> pd.DataFrame:
     values, bad = _parse_weights(text)
     problems = _weight_problems(name, text, values, bad)
     blank = text.str.strip().eq("").to_numpy()
-    problems += _rows_problem(name, "weight", text, blank, "blank weights (every code needs a weight)")
+    template = "blank weights (every code needs a weight)"
+    problems += _rows_problem(name, "weight", text, blank, template)
     codes = weights["offence_code"].astype(str)
     repeated = codes.duplicated(keep=False).to_numpy()
     template = "repeated codes: {values} (each code needs exactly one weight)"
@@ -277,8 +282,9 @@ def read_cchi_workbook(
     pandas.DataFrame
         ``offence_code``, ``weight`` (days, float), ``title``, ``similar_offence`` (the
         stand-in offence the CCHI used when it had no sentencing data; missing if blank or
-        the sheet has no such column) and ``official_code``. Rows with no code (section
-        headings, notes) are skipped; their sheet row numbers are in
+        the sheet has no such column) and ``official_code``. Rows with neither a code
+        (a value starting with a digit, such as ``058/04``) nor a score, such as section
+        headings and notes, are skipped; their sheet row numbers are in
         ``result.attrs["skipped_rows"]``.
 
     Raises
@@ -288,14 +294,16 @@ def read_cchi_workbook(
         rows have scores that are not non-negative numbers or repeated codes (placed by
         sheet row, as Excel numbers them).
     """
+    if unknown := set(columns or {}) - {"code", "score", "title", "similar"}:
+        raise ValueError(f"columns= takes 'code', 'score', 'title' and 'similar', not {sorted(unknown)}")
     path = Path(path)
     values, sheet_name = _workbook_values(path, sheet)
     label = f"{path.name} [{sheet_name}]"
     header_at, found = _find_header(values, columns or {}, label, path)
     table, skipped = _workbook_table(values, header_at, found, label, path)
-    table.attrs["skipped_rows"] = skipped
     if mapping is not None:
-        return apply_code_mapping(table, mapping)
+        table = apply_code_mapping(table, mapping)
+    table.attrs["skipped_rows"] = skipped
     return table
 
 
@@ -306,7 +314,8 @@ def _workbook_values(path: Path, sheet: str | None) -> tuple[list[tuple], str]:
     from zipfile import BadZipFile
 
     if not path.is_file():
-        raise FdkitDataError([Problem(path.name, "file not found; expected the CCHI .xlsx workbook")], source=path)
+        message = "file not found; expected the CCHI .xlsx workbook"
+        raise FdkitDataError([Problem(path.name, message)], source=path)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, BadZipFile, KeyError, OSError) as error:
@@ -324,14 +333,16 @@ def _choose_sheet(names: list[str], sheet: str | None, path: Path) -> str:
     if sheet is not None:
         if sheet in names:
             return sheet
-        raise FdkitDataError([Problem(path.name, f"no sheet '{sheet}' (sheets: {listed})")], source=path)
+        message = f"no sheet '{sheet}' (sheets: {listed})"
+        raise FdkitDataError([Problem(path.name, message)], source=path)
     matches = [name for name in names if _SHEET_PATTERN.match(name)]
     if len(matches) == 1:
         return matches[0]
     if not matches:
         message = f"no sheet named like 'CCHI 2021 values sheet' (sheets: {listed}); pass sheet="
     else:
-        message = f"several sheets named like 'CCHI ... values sheet' ({', '.join(map(repr, matches))}); pass sheet="
+        several = ", ".join(f"'{name}'" for name in matches)
+        message = f"several sheets named like 'CCHI ... values sheet' ({several}); pass sheet="
     raise FdkitDataError([Problem(path.name, message)], source=path)
 
 
@@ -351,7 +362,8 @@ def _header_role(text: str) -> str | None:
         "classification",
     ):
         return "code"
-    if ("cchi" in text or "harm" in text) and any(word in text for word in ("score", "value", "weight", "days")):
+    measures = ("score", "value", "weight", "days")
+    if ("cchi" in text or "harm" in text) and any(word in text for word in measures):
         return "score"
     if text == "cchi" or "crime harm index" in text:
         return "score"
@@ -360,7 +372,9 @@ def _header_role(text: str) -> str | None:
     return None
 
 
-def _find_header(values, columns: Mapping[str, str], label: str, path: Path) -> tuple[int, dict[str, int]]:
+def _find_header(
+    values, columns: Mapping[str, str], label: str, path: Path
+) -> tuple[int, dict[str, int]]:
     """The header row's position and the position of each column found in it."""
     named = {_normal(text): role for role, text in columns.items()}
     for at, row in enumerate(values[:_HEADER_SEARCH_ROWS]):
@@ -372,17 +386,21 @@ def _find_header(values, columns: Mapping[str, str], label: str, path: Path) -> 
             if role:
                 found.setdefault(role, []).append(position)
         if "code" in found and "score" in found:
-            ambiguous = {role: spots for role, spots in found.items() if len(spots) > 1}
-            if ambiguous:
+            if ambiguous := {role: spots for role, spots in found.items() if len(spots) > 1}:
                 texts = "; ".join(
-                    f"{role}: " + ", ".join(f"'{row[spot]}'" for spot in spots) for role, spots in ambiguous.items()
+                    f"{role}: " + ", ".join(f"'{row[spot]}'" for spot in spots)
+                    for role, spots in ambiguous.items()
                 )
-                message = f"sheet row {at + 1}: more than one column could be the {texts}; name them with columns="
+                message = (
+                    f"sheet row {at + 1}: more than one column could be the {texts}; "
+                    "name them with columns="
+                )
                 raise FdkitDataError([Problem(label, message)], source=path)
             return at, {role: spots[0] for role, spots in found.items()}
     message = (
-        f"no header row with a Home Office classification column and a CCHI score column in the "
-        f"first {_HEADER_SEARCH_ROWS} rows; name the headers with columns={{'code': ..., 'score': ...}}"
+        "no header row with a Home Office classification column and a CCHI score column in "
+        f"the first {_HEADER_SEARCH_ROWS} rows; name the headers with "
+        "columns={'code': ..., 'score': ...}"
     )
     raise FdkitDataError([Problem(label, message)], source=path)
 
@@ -396,38 +414,20 @@ def _cell_text(value) -> str:
 
 
 def _workbook_table(values, header_at, found, label, path) -> tuple[pd.DataFrame, list[int]]:
+    """The offence rows below the header, checked; and the sheet rows skipped."""
     body = values[header_at + 1 :]
     first_row = header_at + 2  # sheet rows are numbered from 1, as Excel shows them
-
-    def column(role):
-        spot = found.get(role)
-        return pd.Series([_cell_text(row[spot]) if spot is not None and spot < len(row) else "" for row in body])
-
-    codes, scores, titles, similar = (column(role) for role in ("code", "score", "title", "similar"))
+    columns = {role: _sheet_column(body, found.get(role)) for role in ("code", "score", "title", "similar")}
     filled = np.array([any(_cell_text(cell) for cell in row) for row in body], dtype=bool)
-    keep = codes.ne("").to_numpy()
+    # An offence row has a code that starts with a digit, or at least a score; the others
+    # (section headings, notes, blank rows) are skipped and listed in attrs.
+    keep = (columns["code"].str.match(r"\d") | columns["score"].ne("")).to_numpy()
     skipped = (np.flatnonzero(filled & ~keep) + first_row).tolist()
-    codes, scores, titles, similar = (series[keep].reset_index(drop=True) for series in (codes, scores, titles, similar))
-    rows = np.flatnonzero(keep) + first_row
-
-    weights, bad = _parse_weights(scores)
-    bad["blank"] = scores.eq("").to_numpy()
-    templates = {
-        "not numbers": "CCHI scores that are not numbers: {values}",
-        "negative": "negative CCHI scores: {values}",
-        "blank": "blank CCHI scores",
-    }
-    problems = [
-        problem
-        for kind, template in templates.items()
-        for problem in _rows_problem(label, "CCHI score", scores, bad[kind], template, unit="sheet row")
-    ]
-    repeated = codes.duplicated(keep=False).to_numpy()
-    template = "repeated Home Office classifications: {values} (each must appear once)"
-    problems += _rows_problem(label, "Home Office classification", codes, repeated, template, unit="sheet row")
+    codes, scores, titles, similar = (column[keep].reset_index(drop=True) for column in columns.values())
+    weights, problems = _sheet_problems(codes, scores, label)
     if problems:
-        placed = [_at_sheet_rows(problem, rows) for problem in problems]
-        raise FdkitDataError(placed, source=path)
+        rows = np.flatnonzero(keep) + first_row
+        raise FdkitDataError([_at_sheet_rows(problem, rows) for problem in problems], source=path)
     table = pd.DataFrame(
         {
             "offence_code": codes,
@@ -440,9 +440,37 @@ def _workbook_table(values, header_at, found, label, path) -> tuple[pd.DataFrame
     return table, skipped
 
 
+def _sheet_column(body, spot: int | None) -> pd.Series:
+    return pd.Series([_cell_text(row[spot]) if spot is not None and spot < len(row) else "" for row in body])
+
+
+def _sheet_problems(codes: pd.Series, scores: pd.Series, label: str) -> tuple[np.ndarray, list[Problem]]:
+    """Scores as floats, and problems with scores and codes at positions among the rows."""
+    weights, bad = _parse_weights(scores)
+    bad["blank"] = scores.eq("").to_numpy()
+    bad["not codes"] = ~codes.str.match(r"\d").to_numpy()
+    bad["repeated"] = codes.duplicated(keep=False).to_numpy() & ~bad["not codes"]
+    code_column, score_column = "Home Office classification", "CCHI score"
+    checks = [
+        ("not numbers", score_column, scores, "CCHI scores that are not numbers: {values}"),
+        ("negative", score_column, scores, "negative CCHI scores: {values}"),
+        ("blank", score_column, scores, "blank CCHI scores"),
+        ("not codes", code_column, codes, "scores on rows whose code is not a Home Office "
+         "classification: {values} (expected codes such as 058/04)"),
+        ("repeated", code_column, codes, "repeated Home Office classifications: {values} "
+         "(each must appear once)"),
+    ]
+    problems = [
+        problem
+        for kind, column, text, template in checks
+        for problem in _rows_problem(label, column, text, bad[kind], template, unit="sheet row")
+    ]
+    return weights, problems
+
+
 def _at_sheet_rows(problem: Problem, rows: np.ndarray) -> Problem:
     lines = tuple(int(rows[position]) for position in problem.lines)
-    return Problem(problem.file, problem.message, problem.column, lines, problem.values, problem.count, problem.unit)
+    return dataclasses.replace(problem, lines=lines)
 
 
 def offence_class(code: str) -> str:
@@ -630,7 +658,7 @@ def _harm_of(
     counts = pd.Series(shown).value_counts().sort_index().sort_values(ascending=False, kind="stable")
     unweighted = {str(code): int(n) for code, n in counts.items()}
     texts = [f"'{code}' ({n:,} event{'s' if n != 1 else ''})" for code, n in unweighted.items()]
-    listing = ", ".join(texts[:SHOWN]) + (f" and {len(texts) - SHOWN:,} more" if len(texts) > SHOWN else "")
+    listing = _listed(texts, len(texts))
     if missing == "error":
         message = (
             f"offence codes with no harm weight: {listing}; add them to the weight table, or "
@@ -741,7 +769,8 @@ def _check_event_columns(events: pd.DataFrame, include_police_initiated: bool) -
     problems = []
     if missing := [column for column in required if column not in events]:
         found = ", ".join(map(str, events.columns)) or "no columns"
-        problems.append(Problem("events", f"missing required columns {', '.join(missing)} (found: {found})"))
+        message = f"missing required columns {', '.join(missing)} (found: {found})"
+        problems.append(Problem("events", message))
     elif not pd.api.types.is_datetime64_dtype(events["offence_date"].dtype):
         message = f"expected datetime64 dates, found dtype {events['offence_date'].dtype}"
         problems.append(Problem("events", message, "offence_date"))
@@ -758,12 +787,16 @@ def _window(bound, side: str):
         name = f"{side} dates"
         problems = []
         if dates.isna().any():
-            people = [str(person) for person in dates.index[dates.isna()][:SHOWN]]
-            message = f"people with no {side} date: {', '.join(map(repr, people))} (every per-person window needs both dates)"
-            problems.append(Problem(name, message, side, values=tuple(people), count=int(dates.isna().sum())))
+            people = [str(person) for person in dates.index[dates.isna()]]
+            message = (
+                f"people with no {side} date: {_listed([repr(p) for p in people], len(people))} "
+                "(a per-person window needs a date for everyone it lists)"
+            )
+            problems.append(Problem(name, message, side, values=tuple(people[:SHOWN]), count=len(people)))
         if dates.index.duplicated().any():
-            people = [str(person) for person in dates.index[dates.index.duplicated()].unique()[:SHOWN]]
-            problems.append(Problem(name, f"people listed more than once: {', '.join(map(repr, people))}", side))
+            people = [str(person) for person in dates.index[dates.index.duplicated()].unique()]
+            message = f"people listed more than once: {_listed([repr(p) for p in people], len(people))}"
+            problems.append(Problem(name, message, side))
         if problems:
             raise FdkitDataError(problems)
         return dates
@@ -789,7 +822,8 @@ def _in_scope(events: pd.DataFrame, role, include_police_initiated: bool, window
         if isinstance(bound, pd.Series):
             at = pd.Index(bound.index).get_indexer(pd.Index(distinct))[person_codes]
             ok &= at >= 0
-            limits = np.append(bound.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))[at]
+            dates_of = np.append(bound.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
+            limits = dates_of[at]  # -1, no window: NaT, which no date passes
         else:
             limits = np.datetime64(bound.as_unit("ns"))
         with np.errstate(invalid="ignore"):
@@ -797,7 +831,9 @@ def _in_scope(events: pd.DataFrame, role, include_police_initiated: bool, window
     return rows[ok]
 
 
-def _once_per_crime_totals(crime_ids: pd.Series, person_ids: pd.Series, harm: np.ndarray) -> pd.Series:
+def _once_per_crime_totals(
+    crime_ids: pd.Series, person_ids: pd.Series, harm: np.ndarray
+) -> pd.Series:
     """Sum per person of each (crime, person)'s heaviest weight."""
     crime_codes, crimes = pd.factorize(crime_ids, use_na_sentinel=False)
     person_codes, persons = pd.factorize(person_ids, use_na_sentinel=False)

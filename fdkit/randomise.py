@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .records import FdkitDataError, Problem, read_table
+from .records import FdkitDataError, Problem, at_file_lines, read_table
 
 METHODS = ("simple", "complete", "stratified")
 ARMS = ("treatment", "control")
@@ -375,12 +375,11 @@ def read_allocation(path: str | Path) -> Allocation:
     )
     waves = pd.to_numeric(table["wave"], errors="coerce")
     if (bad := waves.isna() | (waves < 1) | (waves % 1 != 0)).any():
-        lines = tuple(int(i) + 2 for i in np.flatnonzero(bad)[:10])
-        raise FdkitDataError(
-            [Problem(path.name, "wave numbers must be whole numbers from 1", column="wave", lines=lines,
-                     values=tuple(table.loc[bad, "wave"].head(10)), count=int(bad.sum()))],
-            source=path,
-        )
+        shown = table.loc[bad, "wave"].head(10)
+        problem = Problem(path.name, f"wave numbers must be whole numbers from 1: {', '.join(map(repr, shown))}",
+                          column="wave", lines=tuple(np.flatnonzero(bad)[:10]), values=tuple(shown),
+                          count=int(bad.sum()), unit="row")
+        raise FdkitDataError(at_file_lines([problem], path.parent), source=path)
     table["wave"] = waves.astype("int64")
     seal = seal_path(path)
     if not seal.is_file():

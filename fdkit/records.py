@@ -257,7 +257,7 @@ def read_table(
         for column, allowed in (choices or {}).items():
             problems += _choice_problems(frame, column, allowed, path.name)
     if problems:
-        raise FdkitDataError(_at_file_lines(problems, path.parent), source=path)
+        raise FdkitDataError(at_file_lines(problems, path.parent), source=path)
     return frame
 
 
@@ -373,7 +373,7 @@ def _date_problems(name, column, text, kinds, dayfirst) -> list[Problem]:
     ]
 
 
-def _at_file_lines(problems: list[Problem], folder: Path) -> list[Problem]:
+def at_file_lines(problems: list[Problem], folder: Path) -> list[Problem]:
     """Turn the row positions of problems found in files into the files' line numbers."""
     wanted = defaultdict(set)
     for problem in problems:
@@ -561,7 +561,7 @@ def load_records(
         problems += found
     problems += _check_records(frames, lookup, suffix=".csv")
     if problems:
-        located = _at_file_lines(_by_file(problems, suffix=".csv"), folder)
+        located = at_file_lines(_by_file(problems, suffix=".csv"), folder)
         raise FdkitDataError(located, source=folder)
     persons = frames["persons"]
     persons["sex"] = persons["sex"].mask(persons["sex"].eq(""))

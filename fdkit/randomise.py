@@ -342,6 +342,9 @@ def _refusal(existing: Path, path: Path) -> str:
 def _create_exclusively(path: Path, content: bytes) -> None:
     """Write a file that must not exist yet, atomically: temporary file, then a hard link."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes files private; give the usual permissions
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(content)

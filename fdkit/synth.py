@@ -136,6 +136,7 @@ class Scenario:
     knife_factor: Mapping[str, float]
     police_initiated: Mapping[str, float]
     codes: Mapping[str, Mapping[str, float]]
+    trial: Mapping | None = None  # the shipped trial's design; read by fdkit.synth_trial
     text: str = field(default="", repr=False, compare=False)
     source: str = field(default="", repr=False, compare=False)
 
@@ -202,8 +203,9 @@ def _merge(base: dict, override: dict) -> dict:
 def _build(cls, table: Mapping, where: str):
     """Construct a scenario dataclass from a TOML table, naming any missing or unknown key."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("text", "source")}
+    optional = {name for name, f in fields.items() if f.default is not dataclasses.MISSING}
     unknown = sorted(set(table) - set(fields))
-    missing = sorted(set(fields) - set(table))
+    missing = sorted(set(fields) - set(table) - optional)
     if unknown or missing:
         parts = []
         if missing:
@@ -212,7 +214,7 @@ def _build(cls, table: Mapping, where: str):
             parts.append(f"unknown {', '.join(unknown)}")
         raise ScenarioError(f"{where}: [{cls.__name__}] {'; '.join(parts)}")
     values = {}
-    for name, spec in fields.items():
+    for name in fields.keys() & table.keys():
         value = table[name]
         nested = {"offending": OffendingModel, "bursts": BurstModel, "victimisation": VictimisationModel}
         if name in nested:
@@ -639,10 +641,11 @@ class Effects:
 
     Attributes
     ----------
-    suspect : mapping of offence group to multiplier
-        For crimes as a suspect; the key ``"*"`` sets the default for unlisted groups.
-    victim : mapping of offence group to multiplier
-        For victimisations; ``"*"`` as above.
+    suspect : mapping of offence group or code to multiplier
+        For crimes as a suspect. A code's multiplier wins over its group's; the key ``"*"``
+        sets the default for everything unlisted.
+    victim : mapping of offence group or code to multiplier
+        For victimisations; keys as above.
     knife_suspect, knife_victim : float
         Extra multipliers on knife-involved events (the kit's knife rule).
     """
@@ -652,14 +655,18 @@ class Effects:
     knife_suspect: float = 1.0
     knife_victim: float = 1.0
 
-    def keep_probability(self, role: np.ndarray, group: np.ndarray, knife: np.ndarray) -> np.ndarray:
-        """The chance each event survives treatment."""
+    def keep_probability(self, role: np.ndarray, group: np.ndarray, code: np.ndarray, knife: np.ndarray) -> np.ndarray:
+        """The chance each event survives treatment.
+
+        A key may be an offence code or an offence group; a code's own multiplier wins over
+        its group's, and ``"*"`` covers everything not listed.
+        """
         by_role = {"suspect": (self.suspect, self.knife_suspect), "victim": (self.victim, self.knife_victim)}
         keep = np.ones(role.size)
-        for name, (groups, knife_multiplier) in by_role.items():
+        for name, (multipliers, knife_multiplier) in by_role.items():
             mine = role == name
-            default = groups.get("*", 1.0)
-            keep[mine] = [groups.get(g, default) for g in group[mine]]
+            default = multipliers.get("*", 1.0)
+            keep[mine] = [multipliers.get(c, multipliers.get(g, default)) for c, g in zip(code[mine], group[mine])]
             keep[mine & knife] *= knife_multiplier
         return keep
 
@@ -716,38 +723,57 @@ def follow_up(
     -------
     FollowUp
     """
-    starts = starts.loc[:, ["person_id", "start_date"]].copy()
     if starts["person_id"].duplicated().any():
         raise ValueError("starts lists a person more than once")
-    starts["start_date"] = pd.to_datetime(starts["start_date"])
-    starts["end_date"] = add_months(starts["start_date"], months)
-    if data_end is not None and (late := starts["end_date"] > pd.Timestamp(data_end)).any():
+    ends = add_months(pd.to_datetime(starts["start_date"]), months)
+    if data_end is not None and (late := ends > pd.Timestamp(data_end)).any():
         raise ValueError(
             f"{int(late.sum())} follow-up windows end after the records do ({data_end}); "
             "shorten the follow-up or extend the scenario's end"
         )
+    chances = keep_chances(records.events, starts, effects, months)
+    draws = np.random.default_rng(seed).random(len(chances))
+    removed_pairs = chances.loc[draws >= chances["keep"].to_numpy(), ["crime_id", "person_id"]]
     events = records.events
-    windows = events[["person_id", "offence_date"]].merge(starts, on="person_id", how="left")
-    in_window = (
-        (windows["offence_date"] >= windows["start_date"]) & (windows["offence_date"] < windows["end_date"])
-    ).to_numpy()
-    candidates = offences.classify(events.loc[in_window])
-    # One decision per (crime, person): a suspect row decides for the person's other rows.
-    candidates["_suspect_first"] = candidates["role"] != "suspect"
-    deciding = candidates.sort_values(["crime_id", "person_id", "_suspect_first"]).drop_duplicates(
-        ["crime_id", "person_id"]
-    )
-    keep_chance = effects.keep_probability(
-        deciding["role"].to_numpy(), deciding["group"].to_numpy(), deciding["knife_involved"].to_numpy()
-    )
-    draws = np.random.default_rng(seed).random(len(deciding))
-    removed_pairs = deciding.loc[draws >= keep_chance, ["crime_id", "person_id"]]
     key = pd.MultiIndex.from_frame(events[["crime_id", "person_id"]])
     drop = key.isin(pd.MultiIndex.from_frame(removed_pairs))
     return FollowUp(
         records=dataclasses.replace(records, events=events.loc[~drop].reset_index(drop=True)),
         removed=events.loc[drop].reset_index(drop=True),
     )
+
+
+def keep_chances(events: pd.DataFrame, starts: pd.DataFrame, effects: Effects, months: int) -> pd.DataFrame:
+    """The survival chance of each (crime, person) in the listed people's follow-up windows.
+
+    One decision is made per crime and person: where a person is both suspect and victim of
+    a crime, the suspect row decides for both. Rows are sorted by ``crime_id`` and
+    ``person_id``, which is what makes :func:`follow_up` independent of row order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``crime_id``, ``person_id`` and ``keep``.
+    """
+    starts = starts.loc[:, ["person_id", "start_date"]].assign(
+        start_date=lambda d: pd.to_datetime(d["start_date"]),
+        end_date=lambda d: add_months(pd.to_datetime(d["start_date"]), months),
+    )
+    windows = events[["person_id", "offence_date"]].merge(starts, on="person_id", how="left")
+    in_window = (
+        (windows["offence_date"] >= windows["start_date"]) & (windows["offence_date"] < windows["end_date"])
+    ).to_numpy()
+    candidates = offences.classify(events.loc[in_window])
+    candidates["_suspect_first"] = candidates["role"] != "suspect"
+    deciding = candidates.sort_values(["crime_id", "person_id", "_suspect_first"]).drop_duplicates(
+        ["crime_id", "person_id"]
+    )
+    keep = effects.keep_probability(
+        deciding["role"].to_numpy(), deciding["group"].to_numpy(), deciding["offence_code"].to_numpy(),
+        deciding["knife_involved"].to_numpy(),
+    )
+    return pd.DataFrame({"crime_id": deciding["crime_id"].to_numpy(), "person_id": deciding["person_id"].to_numpy(),
+                         "keep": keep})
 
 
 # ---------------------------------------------------------------------------- writing
@@ -766,6 +792,14 @@ DATA_DICTIONARY = (
     ("events.csv", "offence_code", "text", "Home-Office-style offence code (fdkit.offences.lookup)"),
     ("events.csv", "knife", "true / false", "A knife or sharp instrument was involved"),
     ("events.csv", "police_initiated", "true / false", "Found by proactive policing rather than reported"),
+    ("engagement.csv", "person_id", "text", "A person randomised to treatment"),
+    ("engagement.csv", "engaged", "true / false", "Whether they engaged with their case worker"),
+    ("eligible.csv", "*", "", "The trial's eligibility screen on the reference date (fdkit screen)"),
+    ("funnel.csv", "*", "", "How many people remained at each step of the screen, and why the rest left"),
+    ("allocation.csv", "arm", "treatment / control", "The sealed random allocation (fdkit randomise); "
+     "allocation.seal.json re-derives it"),
+    ("trial_truth.csv", "expected_reduction", "percent", "The reduction the synthetic world's true effects "
+     "should produce on average, beside the published figure"),
 )
 
 
@@ -818,15 +852,19 @@ def write_synthetic(
     if not overwrite and (out / "events.csv").exists():
         raise FileExistsError(f"{out}/ already holds records; pass overwrite=True (--force) to replace them")
     result = generate(scenario, seed)
+    records = result.records
     out.mkdir(parents=True, exist_ok=True)
-    written = write_records(result.records, out)
+    if scenario.trial is not None:
+        records = _write_trial(out, records, scenario)
+    write_records(records, out)
     (out / SCENARIO_FILE).write_text(scenario.text, encoding="utf-8", newline="\n")
     pd.DataFrame(DATA_DICTIONARY, columns=["file", "column", "type", "description"]).to_csv(
         out / DICTIONARY_FILE, index=False, lineterminator="\n"
     )
-    rows = {"persons.csv": len(result.records.persons), "events.csv": len(result.records.events)}
+    tables = {"persons.csv": records.persons, "events.csv": records.events, "engagement.csv": records.engagement}
+    rows = {name: len(frame) for name, frame in tables.items() if frame is not None}
     files = {}
-    for name in sorted([*(Path(p).name for p in written.values()), SCENARIO_FILE, DICTIONARY_FILE]):
+    for name in sorted(p.name for p in out.iterdir() if p.name != MANIFEST_FILE):
         entry = {"sha256": _sha256(out / name)}
         if name in rows:
             entry["rows"] = rows[name]
@@ -841,6 +879,20 @@ def write_synthetic(
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return WrittenFolder(path=out, manifest=manifest)
+
+
+def _write_trial(out: Path, records: Records, scenario: Scenario) -> Records:
+    """Run the scenario's trial and write its files; return the records with its effects."""
+    from . import eligibility, randomise, synth_trial
+
+    trial = synth_trial.run_trial(records, synth_trial.TrialDesign.from_scenario(scenario))
+    eligibility.write_eligible(trial.screening, out / "eligible.csv", out / "funnel.csv")
+    allocation_file = out / "allocation.csv"
+    for old in (allocation_file, randomise.seal_path(allocation_file)):
+        old.unlink(missing_ok=True)  # the caller has already agreed to replace this folder
+    randomise.write_allocation(trial.allocation, allocation_file)
+    trial.truth.to_csv(out / "trial_truth.csv", index=False, lineterminator="\n")
+    return trial.records
 
 
 def _sha256(path: Path) -> str:

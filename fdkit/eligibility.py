@@ -137,17 +137,23 @@ class Screening:
 def age_on(dates_of_birth: pd.Series, reference_date) -> pd.Series:
     """Age in whole years on a reference date (a birthday on the date counts).
 
+    ``reference_date`` may be one date or a Series of dates aligned with ``dates_of_birth``
+    (each person's own date, such as their randomisation date).
+
     Examples
     --------
     >>> age_on(pd.Series(pd.to_datetime(["2012-02-01", "2012-02-02"])), "2023-02-01").tolist()
     [11, 10]
     """
-    reference = pd.Timestamp(reference_date)
     dob = pd.to_datetime(dates_of_birth)
-    before_birthday = (dob.dt.month > reference.month) | (
-        (dob.dt.month == reference.month) & (dob.dt.day > reference.day)
-    )
-    return (reference.year - dob.dt.year - before_birthday.astype(int)).astype("int64")
+    if isinstance(reference_date, pd.Series):
+        reference = pd.to_datetime(reference_date)
+        year, month, day = reference.dt.year, reference.dt.month, reference.dt.day
+    else:
+        reference = pd.Timestamp(reference_date)
+        year, month, day = reference.year, reference.month, reference.day
+    before_birthday = (dob.dt.month > month) | ((dob.dt.month == month) & (dob.dt.day > day))
+    return (year - dob.dt.year - before_birthday.astype(int)).astype("int64")
 
 
 def age_band(ages: pd.Series, rule: EligibilityRule = EligibilityRule()) -> pd.Series:

@@ -174,13 +174,13 @@ def build_frame(
     )
     values.index = windows.index
     values["person_id"], values["period"] = windows["person_id"].to_numpy(), period
-    totals = values[values["period"] != "outside"].groupby(["person_id", "period"]).sum()
-
     frame = people[["person_id", "arm", "stratum", "wave", "randomised_on"]].set_index("person_id")
-    for outcome in OUTCOME_NAMES:
-        for period, column in (("baseline", f"{outcome}_baseline"), ("follow_up", outcome)):
-            series = totals[outcome].xs(period, level="period") if len(totals) else pd.Series(dtype=float)
-            frame[column] = series.reindex(frame.index, fill_value=0.0).astype(float)
+    for period, suffix in (("baseline", "_baseline"), ("follow_up", "")):
+        in_period = values[values["period"] == period]
+        totals = in_period.groupby("person_id")[list(OUTCOME_NAMES)].sum().reindex(frame.index, fill_value=0.0)
+        for outcome in OUTCOME_NAMES:
+            frame[outcome + suffix] = totals[outcome].astype(float)
+    frame = frame[[*frame.columns[:4], *(c for o in OUTCOME_NAMES for c in (f"{o}_baseline", o))]]
     if records.engagement is not None:
         engaged = records.engagement.set_index("person_id")["engaged"]
         frame.insert(4, "engaged", engaged.reindex(frame.index).fillna(False).astype(bool).to_numpy())

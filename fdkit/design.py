@@ -1,0 +1,242 @@
+"""Simulated trials from the synthetic world, for checking methods and planning replications.
+
+Calibration and power need many trials whose truth is known. Generating a whole town per
+simulated trial would be slow, so the kit uses a documented reduced form of
+:mod:`fdkit.synth`:
+
+1. **A superpopulation of eligible episodes.** A few synthetic towns are generated with
+   :func:`fdkit.synth.generate` (no treatment) and screened with the trial's rule on a run
+   of monthly reference dates. Each (person, reference date) pair that is eligible is an
+   *episode*, carrying the person's stratum, baseline outcomes (24 months before) and every
+   event of their follow-up year.
+2. **A simulated trial** draws its cohort from the episodes, stratum by stratum, with
+   replacement; the first ``treated[s]`` people of each stratum are treated (the draw is
+   random, so fixed positions are a random allocation).
+3. **True effects** are applied to treated people exactly as in :func:`fdkit.synth.follow_up`:
+   each follow-up event is kept with the probability :class:`fdkit.synth.Effects` gives it
+   (and, with an engagement rate, only for those who engage).
+
+Episodes drawn at one screening date resemble the shipped trial's cohort; the test suite
+checks that the superpopulation's outcome means agree with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import eligibility, offences, outcomes, synth
+from ._dates import add_months
+
+
+@dataclass(frozen=True)
+class Superpopulation:
+    """Eligible episodes and their follow-up events (see the module docstring).
+
+    Attributes
+    ----------
+    episodes : pandas.DataFrame
+        One row per episode: ``person_id``, ``town`` (the seed it came from), ``reference_date``,
+        ``stratum``, ``<outcome>_baseline`` and ``<outcome>`` (the untreated follow-up).
+    event_episode : ndarray of int
+        For each follow-up event, the row of ``episodes`` it belongs to (sorted).
+    event_values : ndarray, shape (events, outcomes)
+        What each event adds to each outcome (:func:`fdkit.outcomes.event_values`).
+    event_role, event_group, event_code, event_knife : ndarray
+        What :meth:`fdkit.synth.Effects.keep_probability` needs.
+    event_decider : ndarray of int
+        For each event, the event that decides whether it survives treatment: the first row
+        of its crime for that episode (the suspect row where the person is both suspect and
+        victim), as in :func:`fdkit.synth.follow_up`.
+    """
+
+    episodes: pd.DataFrame
+    event_episode: np.ndarray
+    event_values: np.ndarray
+    event_role: np.ndarray
+    event_group: np.ndarray
+    event_code: np.ndarray
+    event_knife: np.ndarray
+    event_decider: np.ndarray
+
+    @property
+    def outcome_names(self) -> tuple[str, ...]:
+        return outcomes.OUTCOME_NAMES
+
+
+def build_superpopulation(
+    scenario: synth.Scenario | None = None,
+    *,
+    towns: tuple[int, ...] = (1, 2, 3),
+    reference_dates: tuple[str, ...] = ("2021-02-01", "2021-08-01", "2022-02-01", "2022-08-01", "2023-02-01"),
+    follow_up_months: int = 12,
+) -> Superpopulation:
+    """Screen several synthetic towns on several dates and keep every eligible episode.
+
+    Parameters
+    ----------
+    scenario : fdkit.synth.Scenario, optional
+        The default Milton-Keynes-like scenario if omitted.
+    towns : tuple of int
+        Seeds of the towns to generate.
+    reference_dates : tuple of str
+        Screening dates; each needs 24 months of records before it and ``follow_up_months``
+        after it inside the scenario's window.
+    follow_up_months : int
+
+    Returns
+    -------
+    Superpopulation
+    """
+    from .randomise import Allocation
+
+    scenario = synth.load_scenario() if scenario is None else scenario
+    frames, events = [], []
+    for town in towns:
+        records = synth.generate(scenario, seed=town).records
+        for day in reference_dates:
+            eligible = eligibility.screen(records, day).eligible
+            table = pd.DataFrame({"person_id": eligible["person_id"], "stratum": eligible["age_band"],
+                                  "arm": "control", "wave": 1, "randomised_on": pd.Timestamp(day)})
+            frame = outcomes.build_frame(records, Allocation(table=table), follow_up_months=follow_up_months)
+            frame["town"], frame["reference_date"] = town, pd.Timestamp(day)
+            frames.append(frame)
+            start, end = pd.Timestamp(day), add_months(pd.Timestamp(day), follow_up_months)
+            mine = records.events[records.events["person_id"].isin(eligible["person_id"])
+                                  & (records.events["offence_date"] >= start) & (records.events["offence_date"] < end)]
+            events.append(mine.assign(town=town, reference_date=start))
+    episodes = pd.concat(frames, ignore_index=True)
+    columns = ["person_id", "town", "reference_date", "stratum"] + [
+        c for o in outcomes.OUTCOME_NAMES for c in (f"{o}_baseline", o)
+    ]
+    episodes = episodes[columns]
+    index = episodes.reset_index().set_index(["town", "reference_date", "person_id"])["index"]
+    follow = pd.concat(events, ignore_index=True)
+    follow["episode"] = index.reindex(pd.MultiIndex.from_frame(follow[["town", "reference_date", "person_id"]])).to_numpy()
+    follow = follow.sort_values(["episode", "crime_id", "role"], ignore_index=True)
+    classified = offences.classify(follow.drop(columns=["town", "reference_date", "episode"]))
+    values = outcomes.event_values(follow.drop(columns=["town", "reference_date", "episode"]))
+    return Superpopulation(
+        episodes=episodes,
+        event_episode=follow["episode"].to_numpy(dtype=np.int64),
+        event_values=values[list(outcomes.OUTCOME_NAMES)].to_numpy(),
+        event_role=classified["role"].to_numpy(dtype=str),
+        event_group=classified["group"].to_numpy(dtype=str),
+        event_code=classified["offence_code"].to_numpy(dtype=str),
+        event_knife=classified["knife_involved"].to_numpy(dtype=bool),
+        event_decider=np.arange(len(follow)) - follow.groupby(["episode", "crime_id"], sort=False).cumcount().to_numpy(),
+    )
+
+
+@dataclass(frozen=True)
+class SimulatedTrials:
+    """Many simulated trials of one design, as arrays.
+
+    Attributes
+    ----------
+    follow_up : dict of str to ndarray, shape (sims, n)
+        Each outcome's follow-up value for every person of every trial.
+    baseline : dict of str to ndarray, shape (sims, n)
+    treated : ndarray of bool, shape (n,)
+    strata : ndarray of int, shape (n,)
+        Integer stratum codes (sorted stratum names).
+    stratum_names : tuple of str
+    """
+
+    follow_up: dict[str, np.ndarray]
+    baseline: dict[str, np.ndarray]
+    treated: np.ndarray
+    strata: np.ndarray
+    stratum_names: tuple[str, ...]
+
+    def frame(self, sim: int) -> pd.DataFrame:
+        """One simulated trial as an outcome frame that :mod:`fdkit.analysis` accepts."""
+        n = self.treated.size
+        data = {
+            "person_id": [f"S{i:05d}" for i in range(n)],
+            "arm": np.where(self.treated, "treatment", "control"),
+            "stratum": np.array(self.stratum_names)[self.strata],
+        }
+        for name in self.follow_up:
+            data[f"{name}_baseline"] = self.baseline[name][sim]
+            data[name] = self.follow_up[name][sim]
+        return pd.DataFrame(data)
+
+
+def simulate_trials(
+    population: Superpopulation,
+    size: dict[str, tuple[int, int]],
+    *,
+    sims: int,
+    seed: int,
+    effects: dict[str, synth.Effects] | synth.Effects | None = None,
+    engagement: dict[str, float] | None = None,
+) -> SimulatedTrials:
+    """Draw simulated trials from the superpopulation and apply true effects.
+
+    Parameters
+    ----------
+    population : Superpopulation
+    size : dict of stratum to (n_treated, n_control)
+        E.g. the Milton Keynes design, ``{"11-17": (20, 44), "18-25": (25, 59)}``.
+    sims : int
+    seed : int
+    effects : Effects or dict of stratum to Effects, optional
+        True effects on treated people's follow-up events; none if omitted.
+    engagement : dict of stratum to float, optional
+        If given, effects reach only treated people who engage (drawn at these rates).
+
+    Returns
+    -------
+    SimulatedTrials
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4]))
+    names = tuple(sorted(size))
+    episodes = population.episodes
+    picks, treated, strata = [], [], []
+    for code, stratum in enumerate(names):
+        n_treated, n_control = size[stratum]
+        pool = np.flatnonzero(episodes["stratum"].to_numpy() == stratum)
+        if pool.size == 0:
+            raise ValueError(f"the superpopulation has no episodes in stratum {stratum!r}")
+        picks.append(pool[rng.integers(0, pool.size, size=(sims, n_treated + n_control))])
+        treated.append(np.r_[np.ones(n_treated, bool), np.zeros(n_control, bool)])
+        strata.append(np.full(n_treated + n_control, code))
+    chosen = np.concatenate(picks, axis=1)                       # (sims, n) episode rows
+    treated, strata = np.concatenate(treated), np.concatenate(strata)
+    follow_up = {o: episodes[o].to_numpy(dtype=float)[chosen] for o in population.outcome_names}
+    baseline = {o: episodes[f"{o}_baseline"].to_numpy(dtype=float)[chosen] for o in population.outcome_names}
+    if effects is not None:
+        _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng)
+    return SimulatedTrials(follow_up, baseline, treated, strata, names)
+
+
+def _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng) -> None:
+    """Thin the treated people's follow-up events, as :func:`fdkit.synth.follow_up` does."""
+    sims, n = chosen.shape
+    starts = np.searchsorted(population.event_episode, np.arange(len(population.episodes)))
+    ends = np.searchsorted(population.event_episode, np.arange(len(population.episodes)), side="right")
+    for code, stratum in enumerate(names):
+        spec = effects[stratum] if isinstance(effects, dict) else effects
+        keep = spec.keep_probability(population.event_role, population.event_group,
+                                     population.event_code, population.event_knife)
+        columns = np.flatnonzero(treated & (strata == code))
+        sim_index, column = np.meshgrid(np.arange(sims), columns, indexing="ij")
+        sim_index, column = sim_index.ravel(), column.ravel()
+        if engagement is not None:
+            engaged = rng.random(sim_index.size) < engagement[stratum]
+            sim_index, column = sim_index[engaged], column[engaged]
+        episode = chosen[sim_index, column]
+        lengths = ends[episode] - starts[episode]
+        owner = np.repeat(np.arange(episode.size), lengths)
+        offset = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        event = np.repeat(starts[episode], lengths) + offset
+        # One draw per crime: every row of a crime uses the draw of the row that decides it.
+        draws = rng.random(event.size)
+        decider = population.event_decider[event]
+        removed = draws[np.arange(event.size) - (event - decider)] >= keep[decider]
+        for k, name in enumerate(population.outcome_names):
+            loss = population.event_values[event[removed], k]
+            np.subtract.at(follow_up[name], (sim_index[owner[removed]], column[owner[removed]]), loss)

@@ -22,6 +22,7 @@ examples:
   fdkit randomise --eligible eligible.csv --strata age_band --treat 11-17=20 --treat 18-25=25 \\
       --seed 20230201 --date 2023-02-01 --out allocation.csv
   fdkit verify --eligible eligible.csv allocation.csv
+  fdkit analyse --records synthetic --allocation synthetic/allocation.csv --out results.csv
 
 Run 'fdkit COMMAND --help' for each command's options and an example."""
 
@@ -229,6 +230,59 @@ def _run_verify(args) -> int:
     return 0 if result.ok else 1
 
 
+def _add_analyse(commands) -> None:
+    parser = commands.add_parser(
+        "analyse",
+        help="estimate the trial's effects on every outcome",
+        description="Build each randomised person's baseline and follow-up outcomes from the "
+        "records and the allocation, then estimate the effects by every method, overall and per "
+        "stratum, with Holm and Benjamini-Hochberg adjusted p-values.",
+        epilog="example:\n  fdkit analyse --records synthetic --allocation synthetic/allocation.csv "
+        "--out results.csv --frame-out frame.csv --seed 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--records", type=Path, required=True, help="the records folder")
+    parser.add_argument("--allocation", type=Path, required=True, help="the allocation CSV (its seal beside it)")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the results table (CSV)")
+    parser.add_argument("--frame-out", type=Path, help="also write the per-person outcome frame (CSV)")
+    parser.add_argument("--follow-up-months", type=int, default=12, help="follow-up length (default 12)")
+    parser.add_argument("--harm-weights", type=Path,
+                        help="CSV of offence_code,weight (default: the kit's illustrative weights)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for resampling (default 0)")
+    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--permutations", type=int, default=2000,
+                        help="re-draws of the design for randomisation tests (default 2000)")
+    parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
+    parser.set_defaults(run=_run_analyse)
+
+
+def _run_analyse(args) -> int:
+    from . import analysis, harm, outcomes, randomise
+    from .records import load_records
+
+    if args.follow_up_months < 1 or args.resamples < 100 or args.permutations < 100:
+        raise SystemExit(_usage(args, "--follow-up-months must be at least 1, --resamples and --permutations at least 100"))
+    records = load_records(args.records, dayfirst=args.dayfirst)
+    allocation = randomise.read_allocation(args.allocation)
+    weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
+    frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
+    for arm in ("treatment", "control"):
+        if not (frame["arm"] == arm).any():
+            raise _data_error(args.allocation, f"no one in the {arm} arm: there is nothing to compare")
+    if args.frame_out:
+        frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d")).to_csv(
+            args.frame_out, index=False, lineterminator="\n")
+    table = analysis.results_table(frame, seed=args.seed, resamples=args.resamples, permutations=args.permutations)
+    table.to_csv(args.out, index=False, lineterminator="\n")
+    shown = table[(table["subgroup"] == "all") & (table["method"] == "ratio_of_means")]
+    print(f"{len(frame)} people ({(frame['arm'] == 'treatment').sum()} treatment), "
+          f"{args.follow_up_months}-month follow-up; ratio of means, all ages:")
+    print(shown[["outcome", "mean_treated", "mean_control", "pct_reduction", "ci_low", "ci_high", "p_value"]]
+          .round(3).to_string(index=False))
+    print(f"\nall methods and subgroups written to {args.out}" + (f"; outcome frame to {args.frame_out}" if args.frame_out else ""))
+    return 0
+
+
 def _iso_date(text: str) -> str:
     try:
         return date.fromisoformat(text).isoformat()
@@ -257,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show a traceback when a command fails"
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, dest="command")
-    for add in (_add_validate, _add_synth, _add_screen, _add_randomise, _add_verify):
+    for add in (_add_validate, _add_synth, _add_screen, _add_randomise, _add_verify, _add_analyse):
         add(commands)
     return parser
 

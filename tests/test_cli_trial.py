@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fdkit.analysis import RESULT_COLUMNS
 from fdkit.cli import build_parser, main
 
 SHIPPED = Path(__file__).resolve().parents[1] / "synthetic"
@@ -81,7 +82,32 @@ def test_bad_capacity_is_a_data_error_and_bad_usage_exits_2(eligible, tmp_path, 
     assert stop.value.code == 2
 
 
-@pytest.mark.parametrize("command", ["validate", "synth", "screen", "randomise", "verify"])
+@pytest.mark.parametrize("command", ["validate", "synth", "screen", "randomise", "verify", "analyse"])
 def test_every_command_shows_an_example_in_its_help(command):
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
     assert "example" in subparsers.choices[command].format_help()
+
+
+def test_analyse_writes_the_results_table_and_frame(tmp_path, capsys):
+    out, frame_out = tmp_path / "results.csv", tmp_path / "frame.csv"
+    code = main(["analyse", "--records", str(SHIPPED), "--allocation", str(SHIPPED / "allocation.csv"),
+                 "--out", str(out), "--frame-out", str(frame_out), "--seed", "1",
+                 "--resamples", "200", "--permutations", "200"])
+    assert code == 0
+    results, frame = pd.read_csv(out), pd.read_csv(frame_out)
+    assert list(results.columns) == [*RESULT_COLUMNS, "note"]
+    assert set(results["subgroup"]) == {"all", "11-17", "18-25"}
+    assert len(frame) == 148 and (frame["arm"] == "treatment").sum() == 45
+    harm = results[(results.outcome == "harm_suspect") & (results.subgroup == "all") & (results.method == "ratio_of_means")]
+    treated = frame.loc[frame.arm == "treatment", "harm_suspect"].mean()
+    control = frame.loc[frame.arm == "control", "harm_suspect"].mean()
+    assert harm["pct_reduction"].item() == pytest.approx(100 * (1 - treated / control))
+    assert "ratio of means" in capsys.readouterr().out
+
+
+def test_analyse_refuses_a_follow_up_beyond_the_records(tmp_path, capsys):
+    code = main(["analyse", "--records", str(SHIPPED), "--allocation", str(SHIPPED / "allocation.csv"),
+                 "--out", str(tmp_path / "r.csv"), "--follow-up-months", "18"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "follow-up ends after the last recorded event" in err and "Traceback" not in err

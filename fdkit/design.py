@@ -240,3 +240,216 @@ def _apply_effects(population, chosen, treated, strata, names, effects, engageme
         for k, name in enumerate(population.outcome_names):
             loss = population.event_values[event[removed], k]
             np.subtract.at(follow_up[name], (sim_index[owner[removed]], column[owner[removed]]), loss)
+
+
+# ------------------------------------------------------------------ design diagnosis
+
+#: The Milton Keynes design: (treated, control) per age band; the control sizes are the
+#: shipped synthetic trial's, since the real control group's size was not published.
+MILTON_KEYNES = {"11-17": (20, 44), "18-25": (25, 59)}
+DIAGNOSIS_METHODS = ("ratio_of_means", "welch_t", "mann_whitney")
+
+
+@dataclass(frozen=True)
+class Design:
+    """A trial design to diagnose by simulation (DeclareDesign's idea: declare, then diagnose).
+
+    Attributes
+    ----------
+    size : dict of stratum to (n_treated, n_control)
+    reduction : float
+        The true % reduction: every treated person's follow-up events (as suspect and as
+        victim) are kept with probability ``1 - reduction/100``, so every outcome's expected
+        ratio of means is ``1 - reduction/100``.
+    outcome : str
+        The outcome analysed (crime harm as a suspect by default).
+    methods : tuple of str
+        Any of :data:`DIAGNOSIS_METHODS`; ``ratio_of_means`` is the primary analysis.
+    permutations, resamples : int
+        Re-draws for the randomisation test and bootstrap resamples.
+    interval : {"randomisation", "bootstrap"}
+        Which interval of the ratio of means to assess for coverage.
+    alpha : float
+    """
+
+    size: dict
+    reduction: float = 0.0
+    outcome: str = "harm_suspect"
+    methods: tuple[str, ...] = ("ratio_of_means",)
+    permutations: int = 1000
+    resamples: int = 1000
+    interval: str = "randomisation"
+    alpha: float = 0.05
+
+    @property
+    def true_ratio(self) -> float:
+        return 1 - self.reduction / 100
+
+    def effects(self):
+        if not 0 <= self.reduction <= 100:
+            raise ValueError(f"reduction must be a percentage from 0 to 100; got {self.reduction}")
+        return None if self.reduction == 0 else synth.Effects(
+            suspect={"*": self.true_ratio}, victim={"*": self.true_ratio})
+
+
+def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Simulate many trials of a design and summarise how each method performs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method: ``method``, ``n_treated``, ``n_control``, ``reduction`` (true,
+        %), ``mean_estimate``, ``power`` (share with p < alpha), ``bias`` and ``rmse`` (of the
+        % reduction), ``coverage`` (share of intervals containing the truth; missing for
+        Mann-Whitney, which gives none), ``type_s`` (among significant results, the share with
+        the wrong sign) and ``type_m`` (among significant results, mean |estimate| / |truth|:
+        the exaggeration ratio). Type S and M are missing when the true reduction is 0.
+    """
+    from scipy import stats
+
+    from . import analysis
+
+    trials = simulate_trials(population, design_.size, sims=sims, seed=seed, effects=design_.effects())
+    y = trials.follow_up[design_.outcome]
+    treated = trials.treated
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 5]))
+    rows = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = 100 * (1 - y[:, treated].mean(axis=1) / y[:, ~treated].mean(axis=1))
+    for method in design_.methods:
+        if method == "ratio_of_means":
+            assignments = analysis.permutation_assignments(treated, trials.strata, design_.permutations, rng)
+            counts = analysis.bootstrap_counts(treated, trials.strata, design_.resamples, rng)
+            core = analysis.ratio_of_means_core(y, treated, trials.strata, assignments, counts, design_.alpha)
+            p_value = core["p_value"]
+            if design_.interval == "bootstrap":
+                covered = (core["ci_low"] <= design_.true_ratio) & (core["ci_high"] >= design_.true_ratio)
+            else:  # the randomisation interval contains the truth exactly when the test at the truth does not reject
+                scaled = y.copy()
+                scaled[:, treated] /= max(design_.true_ratio, 1e-12)
+                covered = analysis.ratio_of_means_core(scaled, treated, trials.strata, assignments,
+                                                       counts[:1], design_.alpha)["p_value"] >= design_.alpha
+        elif method == "welch_t":
+            test = stats.ttest_ind(y[:, treated], y[:, ~treated], axis=1, equal_var=False)
+            p_value = np.nan_to_num(test.pvalue, nan=1.0)
+            low, high = test.confidence_interval(1 - design_.alpha)
+            true_difference = _expected_difference(population, design_)
+            covered = (low <= true_difference) & (high >= true_difference)
+        elif method == "mann_whitney":
+            p_value = stats.mannwhitneyu(y[:, treated], y[:, ~treated], axis=1, alternative="two-sided").pvalue
+            p_value = np.nan_to_num(p_value, nan=1.0)
+            covered = np.full(sims, np.nan)
+        else:
+            raise ValueError(f"unknown method {method!r}; choose from {', '.join(DIAGNOSIS_METHODS)}")
+        rows.append(_summary(method, design_, estimate, p_value, covered))
+    return pd.DataFrame(rows)
+
+
+def _expected_difference(population: Superpopulation, design_: Design) -> float:
+    """The design's true difference in means: the superpopulation's stratum means, weighted by arm."""
+    means = population.episodes.groupby("stratum")[design_.outcome].mean()
+    n_t = sum(t for t, _ in design_.size.values())
+    n_c = sum(c for _, c in design_.size.values())
+    treated = sum(means[s] * t for s, (t, _) in design_.size.items()) / n_t
+    control = sum(means[s] * c for s, (_, c) in design_.size.items()) / n_c
+    return design_.true_ratio * treated - control
+
+
+def _summary(method, design_, estimate, p_value, covered) -> dict:
+    significant = p_value < design_.alpha
+    finite = np.isfinite(estimate)
+    truth = design_.reduction
+    chosen = estimate[significant & finite]
+    return {
+        "method": method,
+        "n_treated": sum(t for t, _ in design_.size.values()),
+        "n_control": sum(c for _, c in design_.size.values()),
+        "reduction": truth,
+        "mean_estimate": float(np.mean(estimate[finite])),
+        "power": float(np.mean(significant)),
+        "bias": float(np.mean(estimate[finite]) - truth),
+        "rmse": float(np.sqrt(np.mean((estimate[finite] - truth) ** 2))),
+        "coverage": float(np.nanmean(covered)) if not np.all(np.isnan(covered.astype(float))) else np.nan,
+        "type_s": float(np.mean(np.sign(chosen) != np.sign(truth))) if truth and chosen.size else np.nan,
+        "type_m": float(np.mean(np.abs(chosen)) / abs(truth)) if truth and chosen.size else np.nan,
+    }
+
+
+def split_size(n_treated: int, n_control: int, like: dict = MILTON_KEYNES) -> dict:
+    """Share totals across strata in the proportions of a reference design (the trial's by default)."""
+    names = sorted(like)
+    shares_t = np.array([like[s][0] for s in names], float)
+    shares_c = np.array([like[s][1] for s in names], float)
+
+    def share(total, weights):
+        raw = total * weights / weights.sum()
+        counts = np.floor(raw).astype(int)
+        counts[np.argsort(raw - counts)[::-1][: total - counts.sum()]] += 1  # largest remainders
+        return counts
+
+    treated, control = share(n_treated, shares_t), share(n_control, shares_c)
+    return {s: (int(t), int(c)) for s, t, c in zip(names, treated, control)}
+
+
+def power_curve(
+    population: Superpopulation,
+    sizes: list[tuple[int, int]],
+    reductions: list[float],
+    *,
+    sims: int = 1000,
+    seed: int = 0,
+    progress: bool = False,
+    **options,
+) -> pd.DataFrame:
+    """Diagnose every combination of total sizes (n_treated, n_control) and true reductions.
+
+    Sizes are split across strata in the trial's proportions (:func:`split_size`). Extra
+    keyword arguments go to :class:`Design`. Returns the rows of :func:`diagnose`, stacked.
+    """
+    rows = []
+    combinations = [(size, reduction) for size in sizes for reduction in reductions]
+    for number, ((n_treated, n_control), reduction) in enumerate(combinations, 1):
+        if progress:
+            _report_progress(number, len(combinations), f"{n_treated}+{n_control}, {reduction:g}% reduction")
+        spec = Design(size=split_size(n_treated, n_control), reduction=reduction, **options)
+        rows.append(diagnose(spec, population, sims=sims, seed=seed + number))
+    if progress:
+        _report_progress(len(combinations), len(combinations), "done", final=True)
+    return pd.concat(rows, ignore_index=True)
+
+
+def mdes(
+    population: Superpopulation,
+    size: dict,
+    *,
+    power: float = 0.8,
+    sims: int = 1000,
+    seed: int = 0,
+    tolerance: float = 1.0,
+    **options,
+) -> float:
+    """The smallest true % reduction the primary analysis detects with the given power.
+
+    Found by bisection on the reduction (to within ``tolerance`` points), each step a
+    diagnosis with ``sims`` simulated trials and the same seed, so the power curve being
+    searched is smooth. Returns ``nan`` if even a 100% reduction falls short.
+    """
+    def power_at(reduction):
+        spec = Design(size=size, reduction=reduction, methods=("ratio_of_means",), **options)
+        return diagnose(spec, population, sims=sims, seed=seed)["power"].iloc[0]
+
+    low, high = 0.0, 100.0
+    if power_at(high) < power:
+        return float("nan")
+    while high - low > tolerance:
+        middle = (low + high) / 2
+        low, high = (middle, high) if power_at(middle) < power else (low, middle)
+    return float(high)
+
+
+def _report_progress(done: int, total: int, label: str, final: bool = False) -> None:
+    import sys
+
+    if sys.stderr.isatty():
+        end = "\n" if final else ""
+        print(f"\r  [{done}/{total}] {label:<40}", end=end, file=sys.stderr, flush=True)

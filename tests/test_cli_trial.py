@@ -82,7 +82,7 @@ def test_bad_capacity_is_a_data_error_and_bad_usage_exits_2(eligible, tmp_path, 
     assert stop.value.code == 2
 
 
-@pytest.mark.parametrize("command", ["validate", "synth", "screen", "randomise", "verify", "analyse"])
+@pytest.mark.parametrize("command", ["validate", "synth", "screen", "randomise", "verify", "analyse", "power"])
 def test_every_command_shows_an_example_in_its_help(command):
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
     assert "example" in subparsers.choices[command].format_help()
@@ -111,3 +111,22 @@ def test_analyse_refuses_a_follow_up_beyond_the_records(tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "follow-up ends after the last recorded event" in err and "Traceback" not in err
+
+
+def test_power_writes_the_diagnosis_with_the_named_columns(tmp_path, capsys):
+    out = tmp_path / "power.csv"
+    code = main(["power", "--n-treated", "45,90", "--n-control", "105,210", "--reduction", "0,54",
+                 "--sims", "50", "--seed", "1", "--out", str(out), "--permutations", "200"])
+    assert code == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["n_treated", "n_control", "reduction", "method", "power", "bias", "rmse",
+                                   "coverage", "type_s", "type_m"]
+    assert table[["n_treated", "n_control", "reduction"]].values.tolist() == [
+        [45, 105, 0.0], [45, 105, 54.0], [90, 210, 0.0], [90, 210, 54.0]]
+    assert table.loc[table.reduction == 0, "type_m"].isna().all()
+
+
+def test_power_rejects_unpaired_sizes(tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        main(["power", "--n-treated", "45,90", "--n-control", "105", "--reduction", "54", "--out", str(tmp_path / "p.csv")])
+    assert stop.value.code == 2

@@ -513,10 +513,16 @@ def interaction_test(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
     pandas.DataFrame
         One row: ``outcome``, ``ratio_of_ratios`` (each non-reference stratum's effect ratio
         divided by the reference stratum's, when there are two strata), ``chi2``, ``df``,
-        ``p_value``.
+        ``p_value`` and ``note``. When an arm has no events in a stratum the model's
+        interaction does not exist, and the row says so instead of reporting a number.
     """
     part = frame.sort_values("person_id", ignore_index=True)
     y = part[outcome].to_numpy(dtype=float)
+    empty = part.assign(y=y).groupby(["stratum", "arm"])["y"].sum()
+    if (empty == 0).any() or len(empty) < 2 * part["stratum"].nunique():
+        cells = ", ".join(f"{arm} aged {stratum}" for (stratum, arm), total in empty.items() if total == 0)
+        return pd.DataFrame([{"outcome": outcome, "ratio_of_ratios": np.nan, "chi2": np.nan, "df": np.nan,
+                              "p_value": np.nan, "note": f"not estimable: no events among {cells or 'one arm'}"}])
     x, names = _design_matrix(part, outcome, interaction=True)
     beta, _, cov = poisson_fit(y, x)
     terms = [i for i, name in enumerate(names) if name.startswith("treatment:")]
@@ -528,6 +534,7 @@ def interaction_test(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
         "chi2": chi2,
         "df": len(terms),
         "p_value": float(stats.chi2.sf(chi2, len(terms))),
+        "note": "",
     }])
 
 

@@ -21,7 +21,8 @@ def text(cell):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_a_complete_lesson(path):
     notebook = cells(path)
-    opening = text(notebook[0])
+    first_code = next(i for i, c in enumerate(notebook) if c["cell_type"] == "code")
+    opening = "\n".join(text(c) for c in notebook[:first_code])
     assert opening.startswith("# ") and "What you will learn" in opening and "Time needed" in opening
     markdown = "\n".join(text(c) for c in notebook if c["cell_type"] == "markdown")
     assert "## Key points" in markdown and "## Exercises" in markdown

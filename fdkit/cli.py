@@ -388,6 +388,43 @@ def _run_report(args) -> int:
     return 0
 
 
+def _add_pseudonymise(commands) -> None:
+    parser = commands.add_parser(
+        "pseudonymise",
+        help="replace person and crime IDs with keyed hashes (HMAC-SHA-256)",
+        description="Write a copy of a records folder whose person_id and crime_id are keyed hashes, "
+        "and without names or postcodes. Keep the key file private: with it the same IDs always "
+        "get the same pseudonyms; without it they cannot be reversed or recomputed.",
+        epilog="example:\n  fdkit pseudonymise --new-key unit.key\n"
+        "  fdkit pseudonymise --records raw_extract --out pseudonymised --key-file unit.key",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--records", type=Path, help="the records folder to pseudonymise")
+    parser.add_argument("--out", type=Path, help="the folder to write (must not hold records already)")
+    parser.add_argument("--key-file", type=Path, help="the unit's secret key")
+    parser.add_argument("--new-key", type=Path, metavar="FILE", help="create a new random key file and stop")
+    parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
+    parser.set_defaults(run=_run_pseudonymise)
+
+
+def _run_pseudonymise(args) -> int:
+    from . import privacy
+    from .records import load_records, write_records
+
+    if args.new_key:
+        privacy.new_key(args.new_key)
+        print(f"wrote a new key to {args.new_key}; keep it private and never commit or share it")
+        return 0
+    if not (args.records and args.out and args.key_file):
+        raise SystemExit(_usage(args, "give --records, --out and --key-file (or --new-key FILE)"))
+    if (args.out / "events.csv").exists():
+        raise FileExistsError(f"{args.out}/ already holds records; choose an empty folder")
+    safe = privacy.pseudonymise(load_records(args.records, dayfirst=args.dayfirst), privacy.read_key(args.key_file))
+    write_records(safe, args.out)
+    print(f"wrote pseudonymised records to {args.out}/ ({len(safe.persons):,} persons, {len(safe.events):,} events)")
+    return 0
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",")]
@@ -431,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, dest="command")
     for add in (_add_validate, _add_synth, _add_screen, _add_randomise, _add_verify, _add_analyse, _add_power,
-                _add_report):
+                _add_report, _add_pseudonymise):
         add(commands)
     return parser
 
@@ -448,12 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except FdkitDataError as error:
-        if args.debug:
-            traceback.print_exc()
-        print(f"fdkit {args.command}: {error}", file=sys.stderr)
-        return 1
-    except (FileExistsError, FileNotFoundError, NotADirectoryError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as error:
+        # FdkitDataError is a ValueError; the kit's functions also raise ValueError for
+        # impossible requests on valid files (a capacity above a stratum's size): data problems.
         if args.debug:
             traceback.print_exc()
         print(f"fdkit {args.command}: {error}", file=sys.stderr)

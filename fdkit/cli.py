@@ -425,6 +425,29 @@ def _run_pseudonymise(args) -> int:
     return 0
 
 
+def _add_workshop(commands) -> None:
+    parser = commands.add_parser(
+        "workshop",
+        help="write student and trainer copies of the notebooks for a workshop",
+        description="Write DIR/student (solution cells removed, outputs cleared), DIR/trainer (complete) "
+        "and DIR/synthetic (the data the notebooks read), ready to zip for an offline room.",
+        epilog="example:\n  fdkit workshop --out workshop && zip -r workshop.zip workshop",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, required=True, help="the folder to create")
+    parser.add_argument("--force", action="store_true", help="replace an existing workshop folder")
+    parser.set_defaults(run=_run_workshop)
+
+
+def _run_workshop(args) -> int:
+    from .workshop import make_workshop
+
+    written = make_workshop(args.out, overwrite=args.force)
+    print(f"wrote {len(written['student'])} student and {len(written['trainer'])} trainer notebooks "
+          f"and the synthetic records to {args.out}/")
+    return 0
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",")]
@@ -468,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, dest="command")
     for add in (_add_validate, _add_synth, _add_screen, _add_randomise, _add_verify, _add_analyse, _add_power,
-                _add_report, _add_pseudonymise):
+                _add_report, _add_pseudonymise, _add_workshop):
         add(commands)
     return parser
 

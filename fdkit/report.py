@@ -233,26 +233,34 @@ def render_report(parameters: dict, out: str | Path, *, notebook: str | Path | N
     document.cells = [cell for cell in document.cells  # the lesson's own cells are not part of the report
                       if not {"lesson", "solution"} & set(cell.get("metadata", {}).get("tags", []))]
     with tempfile.TemporaryDirectory() as folder:
-        _execute(document, Path(folder), timeout)
+        execute_notebook(document, Path(folder), timeout=timeout)
     Path(out).write_text(notebook_to_html(document), encoding="utf-8")
     return Path(out)
 
 
-def _execute(document, folder: Path, timeout: int) -> None:
-    """Run a notebook in this Python (not whatever a 'python3' kernelspec points at)."""
+def execute_notebook(document, cwd: str | Path, *, timeout: int = 600) -> None:
+    """Run a notebook in place, in this Python (not whatever a 'python3' kernelspec points at).
+
+    Parameters
+    ----------
+    document : nbformat.NotebookNode
+        Executed in place: its outputs are filled in.
+    cwd : path
+        The kernel's working folder (notebooks find their data relative to it).
+    """
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
-    spec = folder / "kernels" / "fdkit-report"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "fdkit report", "language": "python",
-    }))
-    manager = KernelManager(kernel_name="fdkit-report",
-                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(folder / "kernels")]))
-    NotebookClient(document, km=manager, timeout=timeout, resources={"metadata": {"path": str(folder)}}).execute()
+    with tempfile.TemporaryDirectory() as kernels:
+        spec = Path(kernels) / "fdkit-current"
+        spec.mkdir()
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "fdkit (this Python)", "language": "python",
+        }))
+        manager = KernelManager(kernel_name="fdkit-current", kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
+        NotebookClient(document, km=manager, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
 
 
 _STYLE = """

@@ -24,6 +24,7 @@ def test_notebook_is_a_complete_lesson(path):
     first_code = next(i for i, c in enumerate(notebook) if c["cell_type"] == "code")
     opening = "\n".join(text(c) for c in notebook[:first_code])
     assert opening.startswith("# ") and "What you will learn" in opening and "Time needed" in opening
+    assert "Prerequisites" in opening
     markdown = "\n".join(text(c) for c in notebook if c["cell_type"] == "markdown")
     assert "## Key points" in markdown and "## Exercises" in markdown
     solutions = [c for c in notebook if "solution" in c.get("metadata", {}).get("tags", [])]
@@ -31,6 +32,13 @@ def test_notebook_is_a_complete_lesson(path):
     code = [c for c in notebook if c["cell_type"] == "code"]
     assert all(c.get("outputs") for c in solutions), "solutions are executed"
     assert sum(bool(c.get("outputs")) for c in code) >= len(code) // 2, "committed with outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_uses_the_kits_plotting_theme(path):
+    source = "\n".join(text(c) for c in cells(path) if c["cell_type"] == "code")
+    if "plt." in source or ".plot(" in source:
+        assert "use_theme()" in source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -23,7 +23,7 @@ examples:
       --seed 20230201 --date 2023-02-01 --out allocation.csv
   fdkit verify --eligible eligible.csv allocation.csv
   fdkit analyse --records synthetic --allocation synthetic/allocation.csv --out results.csv
-  fdkit power --n-treated 45 --n-control 105 --reduction 54 --sims 1000 --seed 1 --out power.csv
+  fdkit power --n-treated 45 --n-control 103 --reduction 54 --sims 1000 --seed 1 --out power.csv
   fdkit report --records synthetic --allocation synthetic/allocation.csv --out report.html
 
 Run 'fdkit COMMAND --help' for each command's options and an example."""
@@ -296,7 +296,7 @@ def _add_power(commands) -> None:
         "analysis. Sizes are paired element by element and split across age bands in the trial's "
         "proportions; every size is run at every reduction. With --reduction 0 the 'power' column "
         "is the type I error.",
-        epilog="example:\n  fdkit power --n-treated 45 --n-control 105 --reduction 54 --sims 1000 --seed 1 --out power.csv\n"
+        epilog="example:\n  fdkit power --n-treated 45 --n-control 103 --reduction 54 --sims 1000 --seed 1 --out power.csv\n"
         "  fdkit power --n-treated 45,90,180 --n-control 105,210,420 --reduction 25,54 --out curve.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -173,6 +173,7 @@ def simulate_trials(
     seed: int,
     effects: dict[str, synth.Effects] | synth.Effects | None = None,
     engagement: dict[str, float] | None = None,
+    outcomes: tuple[str, ...] | None = None,
 ) -> SimulatedTrials:
     """Draw simulated trials from the superpopulation and apply true effects.
 
@@ -187,6 +188,8 @@ def simulate_trials(
         True effects on treated people's follow-up events; none if omitted.
     engagement : dict of stratum to float, optional
         If given, effects reach only treated people who engage (drawn at these rates).
+    outcomes : tuple of str, optional
+        Simulate only these outcomes (all by default); large designs need much less memory.
 
     Returns
     -------
@@ -206,8 +209,9 @@ def simulate_trials(
         strata.append(np.full(n_treated + n_control, code))
     chosen = np.concatenate(picks, axis=1)                       # (sims, n) episode rows
     treated, strata = np.concatenate(treated), np.concatenate(strata)
-    follow_up = {o: episodes[o].to_numpy(dtype=float)[chosen] for o in population.outcome_names}
-    baseline = {o: episodes[f"{o}_baseline"].to_numpy(dtype=float)[chosen] for o in population.outcome_names}
+    wanted = population.outcome_names if outcomes is None else tuple(outcomes)
+    follow_up = {o: episodes[o].to_numpy(dtype=float)[chosen] for o in wanted}
+    baseline = {o: episodes[f"{o}_baseline"].to_numpy(dtype=float)[chosen] for o in wanted}
     if effects is not None:
         _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng)
     return SimulatedTrials(follow_up, baseline, treated, strata, names)
@@ -238,6 +242,8 @@ def _apply_effects(population, chosen, treated, strata, names, effects, engageme
         decider = population.event_decider[event]
         removed = draws[np.arange(event.size) - (event - decider)] >= keep[decider]
         for k, name in enumerate(population.outcome_names):
+            if name not in follow_up:
+                continue
             loss = population.event_values[event[removed], k]
             np.subtract.at(follow_up[name], (sim_index[owner[removed]], column[owner[removed]]), loss)
 
@@ -303,13 +309,17 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
         % reduction), ``coverage`` (share of intervals containing the truth; missing for
         Mann-Whitney, which gives none), ``type_s`` (among significant results, the share with
         the wrong sign) and ``type_m`` (among significant results, mean |estimate| / |truth|:
-        the exaggeration ratio). Type S and M are missing when the true reduction is 0.
+        the exaggeration ratio, on the % reduction scale, where a significant *increase* can
+        be far larger in size than any reduction, so at small sizes it can be large). Type S
+        and M are missing when the true reduction is 0. Every method is scored on the same
+        estimate, the ratio of means; the methods differ in their p-values and intervals.
     """
     from scipy import stats
 
     from . import analysis
 
-    trials = simulate_trials(population, design_.size, sims=sims, seed=seed, effects=design_.effects())
+    trials = simulate_trials(population, design_.size, sims=sims, seed=seed, effects=design_.effects(),
+                             outcomes=(design_.outcome,))
     y = trials.follow_up[design_.outcome]
     treated = trials.treated
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 5]))
@@ -319,7 +329,8 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
     for method in design_.methods:
         if method == "ratio_of_means":
             assignments = analysis.permutation_assignments(treated, trials.strata, design_.permutations, rng)
-            counts = analysis.bootstrap_counts(treated, trials.strata, design_.resamples, rng)
+            counts = (analysis.bootstrap_counts(treated, trials.strata, design_.resamples, rng)
+                      if design_.interval == "bootstrap" else np.ones((1, treated.size), dtype=np.int32))
             core = analysis.ratio_of_means_core(y, treated, trials.strata, assignments, counts, design_.alpha)
             p_value = core["p_value"]
             if design_.interval == "bootstrap":
@@ -328,7 +339,7 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
                 scaled = y.copy()
                 scaled[:, treated] /= max(design_.true_ratio, 1e-12)
                 covered = analysis.ratio_of_means_core(scaled, treated, trials.strata, assignments,
-                                                       counts[:1], design_.alpha)["p_value"] >= design_.alpha
+                                                       counts, design_.alpha)["p_value"] >= design_.alpha
         elif method == "welch_t":
             test = stats.ttest_ind(y[:, treated], y[:, ~treated], axis=1, equal_var=False)
             p_value = np.nan_to_num(test.pvalue, nan=1.0)
@@ -412,7 +423,10 @@ def power_curve(
         if progress:
             _report_progress(number, len(combinations), f"{n_treated}+{n_control}, {reduction:g}% reduction")
         spec = Design(size=split_size(n_treated, n_control), reduction=reduction, **options)
-        rows.append(diagnose(spec, population, sims=sims, seed=seed + number))
+        # Each point's seed depends on the point itself, so adding points to a curve changes no other.
+        point_seed = int(np.random.SeedSequence([int(seed), n_treated, n_control, int(round(reduction * 1000))])
+                         .generate_state(1)[0])
+        rows.append(diagnose(spec, population, sims=sims, seed=point_seed))
     if progress:
         _report_progress(len(combinations), len(combinations), "done", final=True)
     return pd.concat(rows, ignore_index=True)
@@ -444,7 +458,7 @@ def mdes(
     while high - low > tolerance:
         middle = (low + high) / 2
         low, high = (middle, high) if power_at(middle) < power else (low, middle)
-    return float(high)
+    return round(float(high), 1)
 
 
 def _report_progress(done: int, total: int, label: str, final: bool = False) -> None:

@@ -255,8 +255,8 @@ def ratio_of_means(
         ``"bootstrap"`` (the default): the stratified bootstrap percentile interval.
         ``"randomisation"``: the ratios not rejected by the randomisation test when the
         treated outcomes are divided by them (inverting the test). In the kit's calibration
-        on the trial's design the bootstrap interval covers the truth only about 90-92% of
-        the time for these skewed outcomes; the randomisation interval 92-95%. See
+        on the trial's design the bootstrap interval covers the truth only about 86-92% of
+        the time for these skewed outcomes; the randomisation interval about 92-95%. See
         ``notebooks/06_significance_testing.ipynb``.
 
     Examples

@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a data problem (a short message naming the file, column
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from datetime import date
@@ -431,7 +432,8 @@ def _add_workshop(commands) -> None:
         help="write student and trainer copies of the notebooks for a workshop",
         description="Write DIR/student (solution cells removed, outputs cleared), DIR/trainer (complete) "
         "and DIR/synthetic (the data the notebooks read), ready to zip for an offline room.",
-        epilog="example:\n  fdkit workshop --out workshop && zip -r workshop.zip workshop",
+        epilog="example:\n  fdkit workshop --out workshop\n"
+        "  cd workshop && zip -r ../students.zip student synthetic README.md   # the trainer/ copies stay with you",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, required=True, help="the folder to create")
@@ -508,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as error:
         # FdkitDataError is a ValueError; the kit's functions also raise ValueError for
         # impossible requests on valid files (a capacity above a stratum's size): data problems.

@@ -138,9 +138,16 @@ def classify(events: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.Data
 
     Adds ``title``, ``group``, ``violent``, ``sexual``, ``knife_offence`` and
     ``knife_involved`` (the result of :func:`is_knife_event`). Codes missing from the lookup
-    are an error in :func:`fdkit.records.load_records`, so every event here has a match.
+    are an error in :func:`fdkit.records.load_records`; here too they raise ``ValueError``.
     """
     table = lookup() if table is None else table
+    unknown = set(events["offence_code"]) - set(table["offence_code"])
+    if unknown:
+        # A silent miss would leave the flags empty and quietly change who is eligible.
+        raise ValueError(
+            f"offence codes not in the offence lookup: {', '.join(sorted(map(str, unknown))[:10])}; "
+            "map them onto the kit's codes (docs/your-own-data.md) before screening or analysis"
+        )
     joined = events.merge(table, on="offence_code", how="left", validate="many_to_one")
     joined["knife_involved"] = is_knife_event(joined, table)
     return joined

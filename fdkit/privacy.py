@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .records import FdkitDataError, Problem, Records
+from .records import ENGAGEMENT_COLUMNS, EVENT_COLUMNS, PERSON_COLUMNS, FdkitDataError, Problem, Records
 
 KEY_BYTES = 32
 DIGITS = 16
@@ -76,20 +76,21 @@ def pseudonym(values: pd.Series, key: bytes, prefix: str) -> pd.Series:
 def pseudonymise(records: Records, key: bytes) -> Records:
     """Replace ``person_id`` and ``crime_id`` everywhere with keyed pseudonyms.
 
-    Extra person columns that identify people (``name``, ``postcode_district``) are dropped;
-    dates of birth are kept because eligibility needs them.
+    Only the contract's columns are kept: any extra column (names, postcodes, free text)
+    could identify someone, so all are dropped. Dates of birth are kept because eligibility
+    needs them.
 
     Examples
     --------
     >>> safe = pseudonymise(load_records("extract"), read_key("unit.key"))  # doctest: +SKIP
     """
-    persons = records.persons.drop(columns=[c for c in ("name", "postcode_district") if c in records.persons])
+    persons = records.persons.loc[:, list(PERSON_COLUMNS)]
     persons = persons.assign(person_id=pseudonym(persons["person_id"], key, "P"))
-    events = records.events.assign(
+    events = records.events.loc[:, list(EVENT_COLUMNS)].assign(
         person_id=pseudonym(records.events["person_id"], key, "P"),
         crime_id=pseudonym(records.events["crime_id"], key, "C"),
     )
     engagement = records.engagement
     if engagement is not None:
-        engagement = engagement.assign(person_id=pseudonym(engagement["person_id"], key, "P"))
+        engagement = engagement.loc[:, list(ENGAGEMENT_COLUMNS)].assign(person_id=pseudonym(engagement["person_id"], key, "P"))
     return dataclasses.replace(records, persons=persons, events=events, engagement=engagement, source=None)

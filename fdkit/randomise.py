@@ -456,11 +456,13 @@ def verify(path: str | Path, eligible: pd.DataFrame | Sequence[pd.DataFrame]) ->
 def _differences(expected: pd.DataFrame, found: pd.DataFrame, shown: int = 10) -> list[str]:
     merged = expected.merge(found, on="person_id", how="outer", suffixes=("_expected", "_found"), indicator=True)
     notes = []
-    for side, words in (("left_only", "should be in the allocation but is not"),
-                        ("right_only", "is in the allocation but should not be")):
+    for side, words in (("left_only", "should be in the allocation but {} not"),
+                        ("right_only", "{} in the allocation but should not be")):
         ids = merged.loc[merged["_merge"] == side, "person_id"].tolist()
         if ids:
-            notes.append(f"{len(ids)} people {words}: {', '.join(ids[:shown])}")
+            verb = "is" if len(ids) == 1 else "are"
+            notes.append(f"{len(ids)} {'person' if len(ids) == 1 else 'people'} {words.format(verb)}: "
+                         f"{', '.join(ids[:shown])}")
     both = merged[merged["_merge"] == "both"]
     for column in ("arm", "stratum", "wave", "randomised_on"):
         differ = both[both[f"{column}_expected"] != both[f"{column}_found"]]

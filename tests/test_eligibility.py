@@ -229,3 +229,10 @@ def test_screen_agrees_with_brute_force(data):
     persons, events = data
     got = screen(make_records(persons, events), REFERENCE).eligible["person_id"].tolist()
     assert got == brute_force(persons, events, REFERENCE)
+
+
+def test_codes_missing_from_the_lookup_stop_the_screen_instead_of_counting_as_nothing():
+    records = make_records([person("A", "2005-01-01")], knife_and_violence("A") + [
+        event("X", "A", "2022-07-01", code="ZZ9")])
+    with pytest.raises(ValueError, match="ZZ9"):
+        screen(records, R)

@@ -82,7 +82,8 @@ def test_bad_capacity_is_a_data_error_and_bad_usage_exits_2(eligible, tmp_path, 
     assert stop.value.code == 2
 
 
-@pytest.mark.parametrize("command", ["validate", "synth", "screen", "randomise", "verify", "analyse", "power"])
+@pytest.mark.parametrize("command", ["validate", "synth", "screen", "randomise", "verify", "analyse", "power",
+                                     "report", "pseudonymise", "workshop"])
 def test_every_command_shows_an_example_in_its_help(command):
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
     assert "example" in subparsers.choices[command].format_help()

@@ -625,6 +625,7 @@ def results_table(
     resamples: int = 2000,
     permutations: int = 2000,
     alpha: float = 0.05,
+    interval: str = "bootstrap",
 ) -> pd.DataFrame:
     """Every outcome, subgroup and method in one tidy table.
 
@@ -640,6 +641,9 @@ def results_table(
         Default: ``"all"`` and each stratum.
     seed, resamples, permutations, alpha
         For the resampling methods.
+    interval : {"bootstrap", "randomisation"}
+        The ratio of means' interval (see :func:`ratio_of_means`; the randomisation interval
+        is the better calibrated at the trial's size).
 
     Returns
     -------
@@ -650,7 +654,8 @@ def results_table(
     subgroups = subgroups or ("all", *sorted(set(frame["stratum"])))
     run = {
         "ratio_of_means": lambda f, o, s: ratio_of_means(f, o, s, seed=seed, resamples=resamples,
-                                                         permutations=permutations, alpha=alpha),
+                                                         permutations=permutations, alpha=alpha,
+                                                         interval=interval),
         "welch_t": lambda f, o, s: welch_t(f, o, s, alpha=alpha),
         "mann_whitney": mann_whitney,
         "poisson_robust": lambda f, o, s: poisson_robust(f, o, s, seed=seed, permutations=permutations,

@@ -106,6 +106,19 @@ def test_analyse_writes_the_results_table_and_frame(tmp_path, capsys):
     assert "ratio of means" in capsys.readouterr().out
 
 
+def test_analyse_can_report_the_randomisation_interval(tmp_path):
+    common = ["analyse", "--records", str(SHIPPED), "--allocation", str(SHIPPED / "allocation.csv"), "--seed", "1",
+              "--resamples", "200", "--permutations", "200"]
+    assert main([*common, "--out", str(tmp_path / "b.csv")]) == 0
+    assert main([*common, "--out", str(tmp_path / "r.csv"), "--interval", "randomisation"]) == 0
+    key = ["outcome", "subgroup", "method"]
+    boot = pd.read_csv(tmp_path / "b.csv").set_index(key)
+    rand = pd.read_csv(tmp_path / "r.csv").set_index(key)
+    harm = ("harm_suspect", "all", "ratio_of_means")
+    assert boot.loc[harm, "p_value"] == rand.loc[harm, "p_value"]
+    assert boot.loc[harm, "ci_low"] != rand.loc[harm, "ci_low"]
+
+
 def test_analyse_refuses_a_follow_up_beyond_the_records(tmp_path, capsys):
     code = main(["analyse", "--records", str(SHIPPED), "--allocation", str(SHIPPED / "allocation.csv"),
                  "--out", str(tmp_path / "r.csv"), "--follow-up-months", "18"])

@@ -283,43 +283,26 @@ def ratio_of_means(
     )
 
 
-def randomisation_interval(y, treated, strata, assignments, alpha=0.05, steps=60) -> tuple[float, float]:
+def randomisation_interval(y, treated, strata, assignments, alpha=0.05) -> tuple[float, float]:
     """The ratios of means a randomisation test does not reject, by bisection on the log scale.
 
     The hypothesis "the treated arm's mean is ``theta`` times what it would have been" is
     tested by dividing the treated outcomes by ``theta`` and applying the randomisation test
-    of :func:`ratio_of_means_core`. Returns ``(low, high)`` ratios (``nan``/``inf`` where a
-    side is unbounded, as when an arm has no events).
+    of :func:`ratio_of_means_core`. Returns ``(low, high)`` ratios (``nan`` when an arm has
+    no events; ``0`` or ``inf`` where a side is unbounded).
     """
     y = np.asarray(y, dtype=float)
-    on_treated = assignments & treated
-    sums = (on_treated @ y, (assignments & ~treated) @ y)  # drawn treated sums, split by actual arm
-
-    def p_value(theta):
-        scaled = np.where(treated, y / theta, y)
-        total, sum_t = scaled.sum(), scaled[treated].sum()
-        drawn = sums[0] / theta + sums[1]
-        expected = sum(scaled[strata == s].mean() * treated[strata == s].sum() for s in np.unique(strata))
-        observed = abs(sum_t - expected)
-        return (1 + (np.abs(drawn - expected) >= observed - 1e-9 * max(1.0, observed)).sum()) / (len(drawn) + 1)
-
     mean_t, mean_c = y[treated].mean(), y[~treated].mean()
     if mean_t == 0 or mean_c == 0:
         return np.nan, np.nan
-    centre = np.log(mean_t / mean_c)
+    no_resamples = np.ones((1, y.size), dtype=np.int32)
 
-    def edge(direction):
-        inside, outside = centre, centre + direction * 0.5
-        while p_value(np.exp(outside)) >= alpha:
-            inside, outside = outside, centre + 2 * (outside - centre)
-            if abs(outside - centre) > 20:
-                return np.inf if direction > 0 else 0.0
-        for _ in range(steps):
-            middle = (inside + outside) / 2
-            inside, outside = (middle, outside) if p_value(np.exp(middle)) >= alpha else (inside, middle)
-        return float(np.exp((inside + outside) / 2))
+    def rejected(log_theta):
+        scaled = np.where(treated, y / np.exp(log_theta), y)
+        return ratio_of_means_core(scaled, treated, strata, assignments, no_resamples, alpha)["p_value"][0] < alpha
 
-    return edge(-1), edge(+1)
+    low, high = _invert(rejected, np.log(mean_t / mean_c), scale=0.25, steps=60)
+    return float(np.exp(low)), float(np.exp(high))
 
 
 def welch_t(frame: pd.DataFrame, outcome: str, subgroup: str = "all", *, alpha: float = 0.05) -> Effect:
@@ -571,25 +554,24 @@ def cace(
     engaged = part["engaged"].to_numpy(dtype=bool) & treated
     counts = bootstrap_counts(treated, strata, resamples, stream(seed, outcome, subgroup, "cace"))
 
-    def estimate(weights: np.ndarray) -> np.ndarray:
+    never = treated & ~engaged
+
+    def reduction(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Engaged share, and % reduction and untreated mean of compliers, per row of weights."""
         weights = np.atleast_2d(weights).astype(float)
         share = (weights[:, engaged].sum(axis=1)) / weights[:, treated].sum(axis=1)
         mean_c = (weights[:, ~treated] @ y[~treated]) / weights[:, ~treated].sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_engaged = (weights[:, engaged] @ y[engaged]) / weights[:, engaged].sum(axis=1)
-            never = treated & ~engaged
             mean_never = np.where(weights[:, never].sum(axis=1) > 0,
                                   (weights[:, never] @ y[never]) / weights[:, never].sum(axis=1), 0.0)
             untreated_compliers = (mean_c - (1 - share) * mean_never) / share
-            return 100 * (1 - mean_engaged / untreated_compliers)
+            return share, 100 * (1 - mean_engaged / untreated_compliers), untreated_compliers
 
-    point = float(estimate(np.ones(len(part)))[0])
-    share = engaged.sum() / treated.sum()
-    mean_never = y[treated & ~engaged].mean() if (treated & ~engaged).any() else 0.0
-    untreated_compliers = (y[~treated].mean() - (1 - share) * mean_never) / share if share else np.nan
+    share, point, untreated_compliers = (float(v[0]) for v in reduction(np.ones(len(part))))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        low, high = np.nanquantile(estimate(counts), [alpha / 2, 1 - alpha / 2])
+        low, high = np.nanquantile(reduction(counts)[1], [alpha / 2, 1 - alpha / 2])
     mean_t, mean_c = _means(y, treated)
     note = f"{engaged.sum()} of {treated.sum()} treated engaged (share {share:.2f})"
     if not untreated_compliers > 0:

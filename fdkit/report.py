@@ -154,8 +154,8 @@ def plot_forest(results: pd.DataFrame, method: str = "ratio_of_means", ax=None):
             ratio = 1 - row["pct_reduction"] / 100
             low, high = 1 - row["ci_high"] / 100, 1 - row["ci_low"] / 100
             position = y - 0.8 * (offset + 1) / (len(subgroups) + 1) * 1.2
-            clip = lambda v: float(np.clip(v, floor, ceiling)) if np.isfinite(v) else (floor if v < 0 else ceiling)  # noqa: E731
-            ax.plot([clip(low), clip(high)], [position, position], color=f"C{offset}", linewidth=1.5)
+            ends = np.clip(np.nan_to_num([low, high], nan=ceiling, neginf=floor, posinf=ceiling), floor, ceiling)
+            ax.plot(ends, [position, position], color=f"C{offset}", linewidth=1.5)
             if np.isfinite(ratio) and ratio > 0:
                 ax.plot(ratio, position, marker=marker, color=f"C{offset}", linestyle="none",
                         label=subgroup if outcome == order[0] else None)

@@ -406,9 +406,12 @@ def _age_curve(age: np.ndarray, peak: float, spread: float, min_age: float, age_
 def _whole_years(day: np.datetime64, dob: np.ndarray) -> np.ndarray:
     """Age in whole years on ``day``: full calendar months lived, divided by twelve."""
     months = day.astype("datetime64[M]").astype(int) - dob.astype("datetime64[M]").astype(int)
-    day_of_month = lambda d: (d - d.astype("datetime64[M]")).astype(int)
-    months -= day_of_month(day) < day_of_month(dob)
+    months -= _day_of_month(day) < _day_of_month(dob)
     return months // 12
+
+
+def _day_of_month(days: np.ndarray) -> np.ndarray:
+    return (days - days.astype("datetime64[M]")).astype(int)
 
 
 def _simulate_months(scenario, dob, traits, rng) -> dict:
@@ -481,7 +484,9 @@ class _Catalogue:
     def __init__(self, scenario: Scenario):
         self.groups = np.array(offences.GROUPS)
         index = {g: i for i, g in enumerate(offences.GROUPS)}
-        per_group = lambda mapping: np.array([mapping.get(g, 0.0) for g in offences.GROUPS])
+        def per_group(mapping):
+            return np.array([mapping.get(g, 0.0) for g in offences.GROUPS])
+
         self.violent_mix = per_group(scenario.suspect_mix["violent"])
         self.other_mix = per_group(scenario.suspect_mix["other"])
         self.victim_mix = per_group(scenario.victim_mix)

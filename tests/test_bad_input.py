@@ -6,7 +6,6 @@ succeed by dropping rows.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from fdkit import outcomes, synth
-from fdkit.synth_trial import TrialDesign, draw_engagement, expected_reductions, run_trial
+from fdkit.synth_trial import TrialDesign, draw_engagement, run_trial
 
 
 @pytest.fixture(scope="module")

@@ -32,12 +32,21 @@ def main() -> int:
         slowest = max(slowest, seconds)
         print(f"{path.name:<36}{seconds:>8.1f}{'' if seconds <= PER_NOTEBOOK else '   over target'}", flush=True)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "notebooks"],
-                          cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "notebooks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     suite = time.perf_counter() - started
-    print(f"\nslowest notebook {slowest:.1f} s (target <= {PER_NOTEBOOK:.0f} s: {'met' if slowest <= PER_NOTEBOOK else 'NOT met'})")
-    print(f"nbval suite      {suite:.1f} s (target <= {SUITE:.0f} s: {'met' if suite <= SUITE else 'NOT met'}); "
-          f"{done.stdout.strip().splitlines()[-1] if done.stdout.strip() else 'no output'}")
+    print(
+        f"\nslowest notebook {slowest:.1f} s "
+        f"(target <= {PER_NOTEBOOK:.0f} s: {'met' if slowest <= PER_NOTEBOOK else 'NOT met'})"
+    )
+    print(
+        f"nbval suite      {suite:.1f} s (target <= {SUITE:.0f} s: {'met' if suite <= SUITE else 'NOT met'}); "
+        f"{done.stdout.strip().splitlines()[-1] if done.stdout.strip() else 'no output'}"
+    )
     return done.returncode
 
 

@@ -65,12 +65,21 @@ def make_data(folder: Path) -> dict:
     extra = PERSONS - len(persons)
     if extra > 0:  # people on the index with no events in these years
         rng = np.random.default_rng(1)
-        persons = pd.concat([persons, pd.DataFrame({
-            "person_id": pd.array([f"Z{i:07d}" for i in range(extra)], dtype="str"),
-            "date_of_birth": (np.datetime64("1990-01-01") + rng.integers(0, 8000, extra).astype("timedelta64[D]"))
-            .astype("datetime64[us]"),
-            "sex": pd.array(["M"] * extra, dtype="str"),
-        })], ignore_index=True)
+        persons = pd.concat(
+            [
+                persons,
+                pd.DataFrame(
+                    {
+                        "person_id": pd.array([f"Z{i:07d}" for i in range(extra)], dtype="str"),
+                        "date_of_birth": (
+                            np.datetime64("1990-01-01") + rng.integers(0, 8000, extra).astype("timedelta64[D]")
+                        ).astype("datetime64[us]"),
+                        "sex": pd.array(["M"] * extra, dtype="str"),
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     persons = persons.iloc[:PERSONS][["person_id", "date_of_birth", "sex"]]
     persons.to_parquet(folder / "persons.parquet")
     events.to_parquet(folder / "events.parquet")
@@ -146,8 +155,9 @@ def main() -> int:
         print(f"persons {sizes['persons']:,}   events {sizes['events']:,}   reference date {REFERENCE}\n")
         results = {}
         for engine in ("fdkit", "duckdb"):
-            done = subprocess.run([sys.executable, __file__, "--child", engine, folder],
-                                  capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", engine, folder], capture_output=True, text=True, check=True
+            )
             results[engine] = json.loads(done.stdout.strip().splitlines()[-1])
     fd, db = results["fdkit"], results["duckdb"]
     print(f"{'engine':<22}{'time':>10}{'peak memory':>16}{'eligible':>10}")

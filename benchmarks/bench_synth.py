@@ -36,12 +36,16 @@ def main() -> int:
     result = synth.generate(scenario)
     seconds = time.perf_counter() - started
     events = len(result.records.events)
-    print(f"scenario            {scenario.name}: {scenario.population:,} people simulated, "
-          f"{scenario.start} to {scenario.end}")
+    print(
+        f"scenario            {scenario.name}: {scenario.population:,} people simulated, "
+        f"{scenario.start} to {scenario.end}"
+    )
     print(f"recorded persons    {len(result.records.persons):,}")
     print(f"events              {events:,}")
-    print(f"generation time     {seconds:.1f} s   (target <= {TARGET_SECONDS:.0f} s: "
-          f"{'met' if seconds <= TARGET_SECONDS else 'NOT met'})")
+    print(
+        f"generation time     {seconds:.1f} s   (target <= {TARGET_SECONDS:.0f} s: "
+        f"{'met' if seconds <= TARGET_SECONDS else 'NOT met'})"
+    )
     print(f"peak memory         {peak_rss_gib():.2f} GiB resident (process, {before:.2f} GiB before generating)")
     if not 5_000_000 <= events <= 10_000_000:
         print("warning: the force scenario no longer gives 5-10 million events")

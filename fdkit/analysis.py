@@ -53,8 +53,19 @@ from . import outcomes as outcome_definitions
 
 METHODS = ("ratio_of_means", "welch_t", "mann_whitney", "poisson_robust", "negative_binomial")
 RESULT_COLUMNS = (
-    "outcome", "subgroup", "method", "n_treated", "n_control", "mean_treated", "mean_control",
-    "pct_reduction", "ci_low", "ci_high", "p_value", "p_holm", "p_bh",
+    "outcome",
+    "subgroup",
+    "method",
+    "n_treated",
+    "n_control",
+    "mean_treated",
+    "mean_control",
+    "pct_reduction",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_holm",
+    "p_bh",
 )
 
 
@@ -203,12 +214,12 @@ def ratio_of_means_core(
     mean_t, mean_c = sum_t / n_t, (total - sum_t) / n_c
 
     # Randomisation inference: treated sums under every re-draw, by one matrix product.
-    perm_sum_t = y @ assignments.T.astype(float)                     # (S, B)
+    perm_sum_t = y @ assignments.T.astype(float)  # (S, B)
     expected_t = np.zeros(y.shape[0])
     for stratum in np.unique(strata):
         members = strata == stratum
         expected_t += y[:, members].mean(axis=1) * treated[members].sum()
-    scale = 1.0 / n_t + 1.0 / n_c                                     # d = sum_t * scale - total / n_c
+    scale = 1.0 / n_t + 1.0 / n_c  # d = sum_t * scale - total / n_c
     observed = np.abs((sum_t - expected_t) * scale)
     drawn = np.abs((perm_sum_t - expected_t[:, None]) * scale)
     tolerance = 1e-9 * np.maximum(1.0, np.abs(observed))[:, None]
@@ -216,7 +227,7 @@ def ratio_of_means_core(
 
     # Stratified bootstrap: resampled sums by matrix products over the count matrix.
     weights = counts.astype(float)
-    boot_t = (y[:, treated] @ weights[:, treated].T) / n_t            # (S, R)
+    boot_t = (y[:, treated] @ weights[:, treated].T) / n_t  # (S, R)
     boot_c = (y[:, ~treated] @ weights[:, ~treated].T) / n_c
     ratios = _ratio(boot_t, boot_c)
     ratios = np.where(np.isnan(ratios), np.inf, ratios)  # 0/0 resamples: no control events, no ratio
@@ -269,17 +280,27 @@ def ratio_of_means(
     y, treated, strata = _arrays(part, outcome)
     rng = stream(seed, outcome, subgroup, "ratio_of_means")
     assignments = permutation_assignments(treated, strata, permutations, rng)
-    core = ratio_of_means_core(y, treated, strata, assignments,
-                               bootstrap_counts(treated, strata, resamples, rng), alpha)
+    core = ratio_of_means_core(
+        y, treated, strata, assignments, bootstrap_counts(treated, strata, resamples, rng), alpha
+    )
     low, high = core["ci_low"][0], core["ci_high"][0]
     if interval == "randomisation":
         low, high = randomisation_interval(y, treated, strata, assignments, alpha)
     ratio = core["ratio"][0]
     note = "no events in the control arm" if core["mean_control"][0] == 0 else ""
     return Effect(
-        outcome, subgroup, "ratio_of_means", int(treated.sum()), int((~treated).sum()),
-        float(core["mean_treated"][0]), float(core["mean_control"][0]), float(pct(ratio)),
-        ci_low=float(pct(high)), ci_high=float(pct(low)), p_value=float(core["p_value"][0]), note=note,
+        outcome,
+        subgroup,
+        "ratio_of_means",
+        int(treated.sum()),
+        int((~treated).sum()),
+        float(core["mean_treated"][0]),
+        float(core["mean_control"][0]),
+        float(pct(ratio)),
+        ci_low=float(pct(high)),
+        ci_high=float(pct(low)),
+        p_value=float(core["p_value"][0]),
+        note=note,
     )
 
 
@@ -312,14 +333,31 @@ def welch_t(frame: pd.DataFrame, outcome: str, subgroup: str = "all", *, alpha: 
     mean_t, mean_c = _means(y, treated)
     test = stats.ttest_ind(y[treated], y[~treated], equal_var=False)
     if mean_c == 0 or np.isnan(test.pvalue):
-        return Effect(outcome, subgroup, "welch_t", int(treated.sum()), int((~treated).sum()), mean_t, mean_c,
-                      float(pct(_ratio(mean_t, mean_c))), p_value=float(test.pvalue),
-                      note="no variation or no events in the control arm")
+        return Effect(
+            outcome,
+            subgroup,
+            "welch_t",
+            int(treated.sum()),
+            int((~treated).sum()),
+            mean_t,
+            mean_c,
+            float(pct(_ratio(mean_t, mean_c))),
+            p_value=float(test.pvalue),
+            note="no variation or no events in the control arm",
+        )
     interval = test.confidence_interval(1 - alpha)
     return Effect(
-        outcome, subgroup, "welch_t", int(treated.sum()), int((~treated).sum()), mean_t, mean_c,
-        float(pct(mean_t / mean_c)), ci_low=float(-100 * interval.high / mean_c),
-        ci_high=float(-100 * interval.low / mean_c), p_value=float(test.pvalue),
+        outcome,
+        subgroup,
+        "welch_t",
+        int(treated.sum()),
+        int((~treated).sum()),
+        mean_t,
+        mean_c,
+        float(pct(mean_t / mean_c)),
+        ci_low=float(-100 * interval.high / mean_c),
+        ci_high=float(-100 * interval.low / mean_c),
+        p_value=float(test.pvalue),
     )
 
 
@@ -332,8 +370,18 @@ def mann_whitney(frame: pd.DataFrame, outcome: str, subgroup: str = "all") -> Ef
         p_value, note = 1.0, "every outcome is the same"
     else:
         p_value, note = float(stats.mannwhitneyu(y[treated], y[~treated], alternative="two-sided").pvalue), ""
-    return Effect(outcome, subgroup, "mann_whitney", int(treated.sum()), int((~treated).sum()), mean_t, mean_c,
-                  float(pct(_ratio(mean_t, mean_c))), p_value=p_value, note=note)
+    return Effect(
+        outcome,
+        subgroup,
+        "mann_whitney",
+        int(treated.sum()),
+        int((~treated).sum()),
+        mean_t,
+        mean_c,
+        float(pct(_ratio(mean_t, mean_c))),
+        p_value=p_value,
+        note=note,
+    )
 
 
 def _design_matrix(part: pd.DataFrame, outcome: str, interaction: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -352,7 +400,9 @@ def _design_matrix(part: pd.DataFrame, outcome: str, interaction: bool = False) 
     return np.column_stack(columns), names
 
 
-def poisson_fit(y: np.ndarray, x: np.ndarray, offset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def poisson_fit(
+    y: np.ndarray, x: np.ndarray, offset: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Poisson quasi-likelihood coefficients, fitted means and HC1 sandwich covariance.
 
     The sandwich is ``(X'WX)^-1 X' diag(r^2) X (X'WX)^-1 * n/(n-p)`` with ``W = diag(mu)``
@@ -418,11 +468,21 @@ def poisson_robust(
     part = subgroup_frame(frame, subgroup)
     y, treated, strata = _arrays(part, outcome)
     mean_t, mean_c = _means(y, treated)
-    base = dict(outcome=outcome, subgroup=subgroup, method="poisson_robust", n_treated=int(treated.sum()),
-                n_control=int((~treated).sum()), mean_treated=mean_t, mean_control=mean_c)
+    base = dict(
+        outcome=outcome,
+        subgroup=subgroup,
+        method="poisson_robust",
+        n_treated=int(treated.sum()),
+        n_control=int((~treated).sum()),
+        mean_treated=mean_t,
+        mean_control=mean_c,
+    )
     if mean_t == 0 or mean_c == 0:
-        return Effect(**base, pct_reduction=float(pct(_ratio(mean_t, mean_c))),
-                      note="an arm has no events: the model's estimate does not exist")
+        return Effect(
+            **base,
+            pct_reduction=float(pct(_ratio(mean_t, mean_c))),
+            note="an arm has no events: the model's estimate does not exist",
+        )
     x, _ = _design_matrix(part, outcome)
     beta, _, cov = poisson_fit(y, x)
     assignments = permutation_assignments(treated, strata, permutations, stream(seed, outcome, subgroup, "poisson"))
@@ -432,12 +492,18 @@ def poisson_robust(
         return score_test_p(y, x, assignments, b) < alpha
 
     low, high = _invert(rejected, beta[1], np.sqrt(cov[1, 1]))
-    return Effect(**base, pct_reduction=float(pct(np.exp(beta[1]))), ci_low=float(pct(np.exp(high))),
-                  ci_high=float(pct(np.exp(low))), p_value=p_value)
+    return Effect(
+        **base,
+        pct_reduction=float(pct(np.exp(beta[1]))),
+        ci_low=float(pct(np.exp(high))),
+        ci_high=float(pct(np.exp(low))),
+        p_value=p_value,
+    )
 
 
 def _invert(rejected, estimate: float, scale: float, steps: int = 30) -> tuple[float, float]:
     """The edges of the set of values a test does not reject, searching out from the estimate."""
+
     def edge(direction):
         inside, outside = estimate, estimate + direction * 2 * scale
         while not rejected(outside):
@@ -466,11 +532,21 @@ def negative_binomial(frame: pd.DataFrame, outcome: str, subgroup: str = "all", 
     part = subgroup_frame(frame, subgroup)
     y, treated, _ = _arrays(part, outcome)
     mean_t, mean_c = _means(y, treated)
-    base = dict(outcome=outcome, subgroup=subgroup, method="negative_binomial", n_treated=int(treated.sum()),
-                n_control=int((~treated).sum()), mean_treated=mean_t, mean_control=mean_c)
+    base = dict(
+        outcome=outcome,
+        subgroup=subgroup,
+        method="negative_binomial",
+        n_treated=int(treated.sum()),
+        n_control=int((~treated).sum()),
+        mean_treated=mean_t,
+        mean_control=mean_c,
+    )
     if mean_t == 0 or mean_c == 0:
-        return Effect(**base, pct_reduction=float(pct(_ratio(mean_t, mean_c))),
-                      note="an arm has no events: the model's estimate does not exist")
+        return Effect(
+            **base,
+            pct_reduction=float(pct(_ratio(mean_t, mean_c))),
+            note="an arm has no events: the model's estimate does not exist",
+        )
     x, _ = _design_matrix(part, outcome)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -478,8 +554,13 @@ def negative_binomial(frame: pd.DataFrame, outcome: str, subgroup: str = "all", 
     if not fitted.mle_retvals.get("converged", True) or not np.isfinite(fitted.bse[1]):
         return Effect(**base, pct_reduction=np.nan, note="the model did not converge")
     low, high, p_value = _wald(fitted.params[1], fitted.bse[1], alpha)
-    return Effect(**base, pct_reduction=float(pct(np.exp(fitted.params[1]))), ci_low=float(pct(np.exp(high))),
-                  ci_high=float(pct(np.exp(low))), p_value=p_value)
+    return Effect(
+        **base,
+        pct_reduction=float(pct(np.exp(fitted.params[1]))),
+        ci_low=float(pct(np.exp(high))),
+        ci_high=float(pct(np.exp(low))),
+        p_value=p_value,
+    )
 
 
 # ----------------------------------------------------- subgroups, engagement, tables
@@ -510,21 +591,35 @@ def interaction_test(frame: pd.DataFrame, outcome: str) -> pd.DataFrame:
     empty = part.assign(y=y).groupby(["stratum", "arm"])["y"].sum()
     if (empty == 0).any() or len(empty) < 2 * part["stratum"].nunique():
         cells = ", ".join(f"{arm} aged {stratum}" for (stratum, arm), total in empty.items() if total == 0)
-        return pd.DataFrame([{"outcome": outcome, "ratio_of_ratios": np.nan, "chi2": np.nan, "df": np.nan,
-                              "p_value": np.nan, "note": f"not estimable: no events among {cells or 'one arm'}"}])
+        return pd.DataFrame(
+            [
+                {
+                    "outcome": outcome,
+                    "ratio_of_ratios": np.nan,
+                    "chi2": np.nan,
+                    "df": np.nan,
+                    "p_value": np.nan,
+                    "note": f"not estimable: no events among {cells or 'one arm'}",
+                }
+            ]
+        )
     x, names = _design_matrix(part, outcome, interaction=True)
     beta, _, cov = poisson_fit(y, x)
     terms = [i for i, name in enumerate(names) if name.startswith("treatment:")]
     b, v = beta[terms], cov[np.ix_(terms, terms)]
     chi2 = float(b @ np.linalg.solve(v, b))
-    return pd.DataFrame([{
-        "outcome": outcome,
-        "ratio_of_ratios": float(np.exp(b[0])) if len(terms) == 1 else np.nan,
-        "chi2": chi2,
-        "df": len(terms),
-        "p_value": float(stats.chi2.sf(chi2, len(terms))),
-        "note": "",
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "outcome": outcome,
+                "ratio_of_ratios": float(np.exp(b[0])) if len(terms) == 1 else np.nan,
+                "chi2": chi2,
+                "df": len(terms),
+                "p_value": float(stats.chi2.sf(chi2, len(terms))),
+                "note": "",
+            }
+        ]
+    )
 
 
 def cace(
@@ -563,8 +658,9 @@ def cace(
         mean_c = (weights[:, ~treated] @ y[~treated]) / weights[:, ~treated].sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_engaged = (weights[:, engaged] @ y[engaged]) / weights[:, engaged].sum(axis=1)
-            mean_never = np.where(weights[:, never].sum(axis=1) > 0,
-                                  (weights[:, never] @ y[never]) / weights[:, never].sum(axis=1), 0.0)
+            mean_never = np.where(
+                weights[:, never].sum(axis=1) > 0, (weights[:, never] @ y[never]) / weights[:, never].sum(axis=1), 0.0
+            )
             untreated_compliers = (mean_c - (1 - share) * mean_never) / share
             return share, 100 * (1 - mean_engaged / untreated_compliers), untreated_compliers
 
@@ -576,10 +672,30 @@ def cace(
     note = f"{engaged.sum()} of {treated.sum()} treated engaged (share {share:.2f})"
     if not untreated_compliers > 0:
         # The compliers' estimated untreated mean is not positive: a % reduction has no meaning.
-        return Effect(outcome, subgroup, "cace", int(treated.sum()), int((~treated).sum()), mean_t, mean_c,
-                      np.nan, note=note + "; compliers' estimated untreated mean is not positive")
-    return Effect(outcome, subgroup, "cace", int(treated.sum()), int((~treated).sum()), mean_t, mean_c,
-                  point, ci_low=float(low), ci_high=float(high), note=note)
+        return Effect(
+            outcome,
+            subgroup,
+            "cace",
+            int(treated.sum()),
+            int((~treated).sum()),
+            mean_t,
+            mean_c,
+            np.nan,
+            note=note + "; compliers' estimated untreated mean is not positive",
+        )
+    return Effect(
+        outcome,
+        subgroup,
+        "cace",
+        int(treated.sum()),
+        int((~treated).sum()),
+        mean_t,
+        mean_c,
+        point,
+        ci_low=float(low),
+        ci_high=float(high),
+        note=note,
+    )
 
 
 def adjust_p_values(table: pd.DataFrame) -> pd.DataFrame:
@@ -635,13 +751,12 @@ def results_table(
     outcomes = outcomes or tuple(o for o in outcome_definitions.OUTCOME_NAMES if o in frame)
     subgroups = subgroups or ("all", *sorted(set(frame["stratum"])))
     run = {
-        "ratio_of_means": lambda f, o, s: ratio_of_means(f, o, s, seed=seed, resamples=resamples,
-                                                         permutations=permutations, alpha=alpha,
-                                                         interval=interval),
+        "ratio_of_means": lambda f, o, s: ratio_of_means(
+            f, o, s, seed=seed, resamples=resamples, permutations=permutations, alpha=alpha, interval=interval
+        ),
         "welch_t": lambda f, o, s: welch_t(f, o, s, alpha=alpha),
         "mann_whitney": mann_whitney,
-        "poisson_robust": lambda f, o, s: poisson_robust(f, o, s, seed=seed, permutations=permutations,
-                                                         alpha=alpha),
+        "poisson_robust": lambda f, o, s: poisson_robust(f, o, s, seed=seed, permutations=permutations, alpha=alpha),
         "negative_binomial": lambda f, o, s: negative_binomial(f, o, s, alpha=alpha),
     }
     if unknown := set(methods) - set(run):

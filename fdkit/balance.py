@@ -96,17 +96,19 @@ def balance_table(
     for subgroup, part in groups:
         treated, control = part[part["arm"] == "treatment"], part[part["arm"] == "control"]
         for column, label, binary in CHARACTERISTICS:
-            rows.append({
-                "subgroup": subgroup,
-                "characteristic": label,
-                "mean_treatment": treated[column].mean(),
-                "mean_control": control[column].mean(),
-                "sd_treatment": np.nan if binary else treated[column].std(ddof=1),
-                "sd_control": np.nan if binary else control[column].std(ddof=1),
-                "smd": smd(treated[column], control[column], binary),
-                "n_treatment": len(treated),
-                "n_control": len(control),
-            })
+            rows.append(
+                {
+                    "subgroup": subgroup,
+                    "characteristic": label,
+                    "mean_treatment": treated[column].mean(),
+                    "mean_control": control[column].mean(),
+                    "sd_treatment": np.nan if binary else treated[column].std(ddof=1),
+                    "sd_control": np.nan if binary else control[column].std(ddof=1),
+                    "smd": smd(treated[column], control[column], binary),
+                    "n_treatment": len(treated),
+                    "n_control": len(control),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -70,13 +70,9 @@ def _add_synth(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, required=True, help="folder to write (created)")
-    parser.add_argument(
-        "--scenario", type=Path, default=None, help="scenario TOML file (default: the kit's)"
-    )
+    parser.add_argument("--scenario", type=Path, default=None, help="scenario TOML file (default: the kit's)")
     parser.add_argument("--seed", type=int, default=None, help="overrides the scenario's seed")
-    parser.add_argument(
-        "--force", action="store_true", help="write into --out even if it already has files"
-    )
+    parser.add_argument("--force", action="store_true", help="write into --out even if it already has files")
     parser.set_defaults(run=_run_synth)
 
 
@@ -105,8 +101,9 @@ def _add_screen(commands) -> None:
     parser.add_argument("--reference-date", type=_iso_date, required=True, help="screening date, YYYY-MM-DD")
     parser.add_argument("--out", type=Path, required=True, help="where to write the eligible people (CSV)")
     parser.add_argument("--funnel-out", type=Path, help="also write the funnel as CSV")
-    parser.add_argument("--exclusions", type=Path,
-                        help="CSV of person_id,reason (already allocated / in custody / deceased / other)")
+    parser.add_argument(
+        "--exclusions", type=Path, help="CSV of person_id,reason (already allocated / in custody / deceased / other)"
+    )
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
     rule = parser.add_argument_group("the rule (defaults: the trial's)")
     rule.add_argument("--min-age", type=int, default=11)
@@ -129,23 +126,32 @@ def _run_screen(args) -> int:
     )
     try:
         rule = eligibility.EligibilityRule(
-            min_age=args.min_age, max_age=args.max_age, index_window_months=args.knife_window_months,
-            other_window_months=args.other_window_months, age_bands=bands,
+            min_age=args.min_age,
+            max_age=args.max_age,
+            index_window_months=args.knife_window_months,
+            other_window_months=args.other_window_months,
+            age_bands=bands,
         )
     except ValueError as error:
-        raise SystemExit(_usage(args, str(error)))
+        raise SystemExit(_usage(args, str(error))) from error
     exclusions = None
     if args.exclusions is not None:
-        exclusions = read_table(args.exclusions, required=("person_id", "reason"), unique=("person_id",),
-                                not_blank=("person_id", "reason"),
-                                choices={"reason": eligibility.EXCLUSION_REASONS})
+        exclusions = read_table(
+            args.exclusions,
+            required=("person_id", "reason"),
+            unique=("person_id",),
+            not_blank=("person_id", "reason"),
+            choices={"reason": eligibility.EXCLUSION_REASONS},
+        )
     result = eligibility.screen(records, args.reference_date, rule, exclusions=exclusions)
     eligibility.write_eligible(result, args.out, args.funnel_out)
     print(f"Screening on {args.reference_date}: {rule.describe()}")
     print(result.funnel.to_string(index=False))
     bands_found = result.eligible["age_band"].value_counts().sort_index()
-    print(f"\n{len(result.eligible)} eligible ({', '.join(f'{n} aged {b}' for b, n in bands_found.items())}); "
-          f"written to {args.out}")
+    print(
+        f"\n{len(result.eligible)} eligible ({', '.join(f'{n} aged {b}' for b, n in bands_found.items())}); "
+        f"written to {args.out}"
+    )
     return 0
 
 
@@ -166,11 +172,20 @@ def _add_randomise(commands) -> None:
     parser.add_argument("--seed", type=int, required=True, help="the random seed (record it!)")
     parser.add_argument("--date", type=_iso_date, required=True, help="date of randomisation, YYYY-MM-DD")
     parser.add_argument("--out", type=Path, required=True, help="allocation file to create")
-    parser.add_argument("--method", choices=("stratified", "complete", "simple"), default=None,
-                        help="default: stratified if --treat is given, otherwise complete")
+    parser.add_argument(
+        "--method",
+        choices=("stratified", "complete", "simple"),
+        default=None,
+        help="default: stratified if --treat is given, otherwise complete",
+    )
     parser.add_argument("--strata", help="column of the eligible list to stratify by (e.g. age_band)")
-    parser.add_argument("--treat", action="append", default=[], metavar="STRATUM=N",
-                        help="treated places in a stratum; repeat for each stratum")
+    parser.add_argument(
+        "--treat",
+        action="append",
+        default=[],
+        metavar="STRATUM=N",
+        help="treated places in a stratum; repeat for each stratum",
+    )
     parser.add_argument("--n-treated", type=int, help="treated places in all (complete method)")
     parser.add_argument("--probability", type=float, default=0.5, help="chance of treatment (simple method)")
     parser.add_argument("--previous", type=Path, help="an earlier allocation this wave adds to")
@@ -196,12 +211,18 @@ def _run_randomise(args) -> int:
     previous = randomise.read_allocation(args.previous) if args.previous else None
     try:
         allocation = randomise.allocate(
-            eligible, seed=args.seed, randomised_on=args.date, method=method, strata=args.strata,
-            capacities=capacities or None, n_treated=args.n_treated, probability=args.probability,
+            eligible,
+            seed=args.seed,
+            randomised_on=args.date,
+            method=method,
+            strata=args.strata,
+            capacities=capacities or None,
+            n_treated=args.n_treated,
+            probability=args.probability,
             previous=previous,
         )
     except ValueError as error:
-        raise _data_error(args.eligible, str(error))
+        raise _data_error(args.eligible, str(error)) from error
     path, seal = randomise.write_allocation(allocation, args.out)
     print(allocation.counts().to_string())
     print(f"\nwrote {path} and its seal {seal}")
@@ -219,8 +240,9 @@ def _add_verify(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("allocation", type=Path, help="the allocation CSV (its seal beside it)")
-    parser.add_argument("--eligible", type=Path, action="append", required=True,
-                        help="the eligible list of each wave, in order")
+    parser.add_argument(
+        "--eligible", type=Path, action="append", required=True, help="the eligible list of each wave, in order"
+    )
     parser.set_defaults(run=_run_verify)
 
 
@@ -249,15 +271,21 @@ def _add_analyse(commands) -> None:
     parser.add_argument("--out", type=Path, required=True, help="where to write the results table (CSV)")
     parser.add_argument("--frame-out", type=Path, help="also write the per-person outcome frame (CSV)")
     parser.add_argument("--follow-up-months", type=int, default=12, help="follow-up length (default 12)")
-    parser.add_argument("--harm-weights", type=Path,
-                        help="CSV of offence_code,weight (default: the kit's illustrative weights)")
+    parser.add_argument(
+        "--harm-weights", type=Path, help="CSV of offence_code,weight (default: the kit's illustrative weights)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for resampling (default 0)")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    parser.add_argument("--permutations", type=int, default=2000,
-                        help="re-draws of the design for randomisation tests (default 2000)")
-    parser.add_argument("--interval", choices=("bootstrap", "randomisation"), default="bootstrap",
-                        help="the ratio of means' interval: the stratified bootstrap (default) or the "
-                        "randomisation interval, better calibrated at ~150 people (notebook 06)")
+    parser.add_argument(
+        "--permutations", type=int, default=2000, help="re-draws of the design for randomisation tests (default 2000)"
+    )
+    parser.add_argument(
+        "--interval",
+        choices=("bootstrap", "randomisation"),
+        default="bootstrap",
+        help="the ratio of means' interval: the stratified bootstrap (default) or the "
+        "randomisation interval, better calibrated at ~150 people (notebook 06)",
+    )
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
     parser.set_defaults(run=_run_analyse)
 
@@ -267,7 +295,9 @@ def _run_analyse(args) -> int:
     from .records import load_records
 
     if args.follow_up_months < 1 or args.resamples < 100 or args.permutations < 100:
-        raise SystemExit(_usage(args, "--follow-up-months must be at least 1, --resamples and --permutations at least 100"))
+        raise SystemExit(
+            _usage(args, "--follow-up-months must be at least 1, --resamples and --permutations at least 100")
+        )
     records = load_records(args.records, dayfirst=args.dayfirst)
     allocation = randomise.read_allocation(args.allocation)
     weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
@@ -277,20 +307,41 @@ def _run_analyse(args) -> int:
             raise _data_error(args.allocation, f"no one in the {arm} arm: there is nothing to compare")
     if args.frame_out:
         frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d")).to_csv(
-            args.frame_out, index=False, lineterminator="\n")
-    table = analysis.results_table(frame, seed=args.seed, resamples=args.resamples, permutations=args.permutations,
-                                   interval=args.interval)
+            args.frame_out, index=False, lineterminator="\n"
+        )
+    table = analysis.results_table(
+        frame, seed=args.seed, resamples=args.resamples, permutations=args.permutations, interval=args.interval
+    )
     table.to_csv(args.out, index=False, lineterminator="\n")
     shown = table[(table["subgroup"] == "all") & (table["method"] == "ratio_of_means")]
-    print(f"{len(frame)} people ({(frame['arm'] == 'treatment').sum()} treatment), "
-          f"{args.follow_up_months}-month follow-up; ratio of means, all ages:")
-    print(shown[["outcome", "mean_treated", "mean_control", "pct_reduction", "ci_low", "ci_high", "p_value"]]
-          .round(3).to_string(index=False))
-    print(f"\nall methods and subgroups written to {args.out}" + (f"; outcome frame to {args.frame_out}" if args.frame_out else ""))
+    print(
+        f"{len(frame)} people ({(frame['arm'] == 'treatment').sum()} treatment), "
+        f"{args.follow_up_months}-month follow-up; ratio of means, all ages:"
+    )
+    print(
+        shown[["outcome", "mean_treated", "mean_control", "pct_reduction", "ci_low", "ci_high", "p_value"]]
+        .round(3)
+        .to_string(index=False)
+    )
+    print(
+        f"\nall methods and subgroups written to {args.out}"
+        + (f"; outcome frame to {args.frame_out}" if args.frame_out else "")
+    )
     return 0
 
 
-POWER_COLUMNS = ("n_treated", "n_control", "reduction", "method", "power", "bias", "rmse", "coverage", "type_s", "type_m")
+POWER_COLUMNS = (
+    "n_treated",
+    "n_control",
+    "reduction",
+    "method",
+    "power",
+    "bias",
+    "rmse",
+    "coverage",
+    "type_s",
+    "type_m",
+)
 
 
 def _add_power(commands) -> None:
@@ -301,20 +352,28 @@ def _add_power(commands) -> None:
         "analysis. Sizes are paired element by element and split across age bands in the trial's "
         "proportions; every size is run at every reduction. With --reduction 0 the 'power' column "
         "is the type I error.",
-        epilog="example:\n  fdkit power --n-treated 45 --n-control 103 --reduction 54 --sims 1000 --seed 1 --out power.csv\n"
-        "  fdkit power --n-treated 45,90,180 --n-control 105,210,420 --reduction 25,54 --out curve.csv",
+        epilog=(
+            "example:\n"
+            "  fdkit power --n-treated 45 --n-control 103 --reduction 54 --sims 1000 --seed 1 --out power.csv\n"
+            "  fdkit power --n-treated 45,90,180 --n-control 105,210,420 --reduction 25,54 --out curve.csv"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--n-treated", type=_int_list, required=True, help="comma-separated treated sizes")
     parser.add_argument("--n-control", type=_int_list, required=True, help="comma-separated control sizes, paired")
-    parser.add_argument("--reduction", type=_float_list, required=True,
-                        help="true %% reduction(s) in the outcome, comma-separated")
+    parser.add_argument(
+        "--reduction", type=_float_list, required=True, help="true %% reduction(s) in the outcome, comma-separated"
+    )
     parser.add_argument("--out", type=Path, required=True, help="where to write the diagnosis (CSV)")
     parser.add_argument("--sims", type=int, default=1000, help="simulated trials per design (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--outcome", default="harm_suspect", help="outcome to analyse (default harm_suspect)")
-    parser.add_argument("--methods", type=lambda t: tuple(t.split(",")), default=("ratio_of_means",),
-                        help="comma-separated: ratio_of_means,welch_t,mann_whitney (default ratio_of_means)")
+    parser.add_argument(
+        "--methods",
+        type=lambda t: tuple(t.split(",")),
+        default=("ratio_of_means",),
+        help="comma-separated: ratio_of_means,welch_t,mann_whitney (default ratio_of_means)",
+    )
     parser.add_argument("--permutations", type=int, default=1000, help="randomisation re-draws (default 1000)")
     parser.set_defaults(run=_run_power)
 
@@ -327,16 +386,26 @@ def _run_power(args) -> int:
     if args.outcome not in outcomes.OUTCOME_NAMES:
         raise SystemExit(_usage(args, f"--outcome must be one of {', '.join(outcomes.OUTCOME_NAMES)}"))
     if unknown := set(args.methods) - set(design.DIAGNOSIS_METHODS):
-        raise SystemExit(_usage(args, f"unknown methods {', '.join(sorted(unknown))}; "
-                                      f"choose from {', '.join(design.DIAGNOSIS_METHODS)}"))
+        raise SystemExit(
+            _usage(
+                args, f"unknown methods {', '.join(sorted(unknown))}; choose from {', '.join(design.DIAGNOSIS_METHODS)}"
+            )
+        )
     if any(not 0 <= r <= 100 for r in args.reduction) or min(args.n_treated + args.n_control) < 2 or args.sims < 10:
         raise SystemExit(_usage(args, "reductions must be 0-100, sizes at least 2 and --sims at least 10"))
     if sys.stderr.isatty():
         print("building the synthetic superpopulation ...", file=sys.stderr, flush=True)
     population = design.build_superpopulation()
     table = design.power_curve(
-        population, list(zip(args.n_treated, args.n_control)), args.reduction, sims=args.sims, seed=args.seed,
-        progress=True, outcome=args.outcome, methods=args.methods, permutations=args.permutations,
+        population,
+        list(zip(args.n_treated, args.n_control)),
+        args.reduction,
+        sims=args.sims,
+        seed=args.seed,
+        progress=True,
+        outcome=args.outcome,
+        methods=args.methods,
+        permutations=args.permutations,
     )[list(POWER_COLUMNS)]
     table.to_csv(args.out, index=False, lineterminator="\n")
     print(table.round(3).to_string(index=False))
@@ -358,9 +427,12 @@ def _add_report(commands) -> None:
     parser.add_argument("--records", type=Path, required=True, help="the records folder")
     parser.add_argument("--allocation", type=Path, required=True, help="the allocation CSV (its seal beside it)")
     parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
-    parser.add_argument("--funnel", type=Path,
-                        help="the screening funnel CSV (fdkit screen --funnel-out); default: re-screen "
-                        "with the trial's rule on the randomisation date")
+    parser.add_argument(
+        "--funnel",
+        type=Path,
+        help="the screening funnel CSV (fdkit screen --funnel-out); default: re-screen "
+        "with the trial's rule on the randomisation date",
+    )
     parser.add_argument("--follow-up-months", type=int, default=12, help="follow-up length (default 12)")
     parser.add_argument("--harm-weights", type=Path, help="CSV of offence_code,weight (default: illustrative)")
     parser.add_argument("--seed", type=int, default=1, help="seed for resampling (default 1)")
@@ -384,9 +456,14 @@ def _run_report(args) -> int:
     if sys.stderr.isatty():
         print("running the report notebook ...", file=sys.stderr, flush=True)
     out = report.render_report(
-        {"records": str(args.records), "allocation": str(args.allocation),
-         "funnel": str(args.funnel) if args.funnel else None, "follow_up_months": args.follow_up_months,
-         "harm_weights": str(args.harm_weights) if args.harm_weights else None, "seed": args.seed},
+        {
+            "records": str(args.records),
+            "allocation": str(args.allocation),
+            "funnel": str(args.funnel) if args.funnel else None,
+            "follow_up_months": args.follow_up_months,
+            "harm_weights": str(args.harm_weights) if args.harm_weights else None,
+            "seed": args.seed,
+        },
         args.out,
     )
     print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KB, self-contained)")
@@ -449,8 +526,10 @@ def _run_workshop(args) -> int:
     from .workshop import make_workshop
 
     written = make_workshop(args.out, overwrite=args.force)
-    print(f"wrote {len(written['student'])} student and {len(written['trainer'])} trainer notebooks "
-          f"and the synthetic records to {args.out}/")
+    print(
+        f"wrote {len(written['student'])} student and {len(written['trainer'])} trainer notebooks "
+        f"and the synthetic records to {args.out}/"
+    )
     return 0
 
 
@@ -492,12 +571,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fdkit {_version()}")
-    parser.add_argument(
-        "--debug", action="store_true", help="show a traceback when a command fails"
-    )
+    parser.add_argument("--debug", action="store_true", help="show a traceback when a command fails")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, dest="command")
-    for add in (_add_validate, _add_synth, _add_screen, _add_randomise, _add_verify, _add_analyse, _add_power,
-                _add_report, _add_pseudonymise, _add_workshop):
+    for add in (
+        _add_validate,
+        _add_synth,
+        _add_screen,
+        _add_randomise,
+        _add_verify,
+        _add_analyse,
+        _add_power,
+        _add_report,
+        _add_pseudonymise,
+        _add_workshop,
+    ):
         add(commands)
     return parser
 

@@ -98,14 +98,24 @@ def build_superpopulation(
         records = synth.generate(scenario, seed=town).records
         for day in reference_dates:
             eligible = eligibility.screen(records, day).eligible
-            table = pd.DataFrame({"person_id": eligible["person_id"], "stratum": eligible["age_band"],
-                                  "arm": "control", "wave": 1, "randomised_on": pd.Timestamp(day)})
+            table = pd.DataFrame(
+                {
+                    "person_id": eligible["person_id"],
+                    "stratum": eligible["age_band"],
+                    "arm": "control",
+                    "wave": 1,
+                    "randomised_on": pd.Timestamp(day),
+                }
+            )
             frame = outcomes.build_frame(records, Allocation(table=table), follow_up_months=follow_up_months)
             frame["town"], frame["reference_date"] = town, pd.Timestamp(day)
             frames.append(frame)
             start, end = pd.Timestamp(day), add_months(pd.Timestamp(day), follow_up_months)
-            mine = records.events[records.events["person_id"].isin(eligible["person_id"])
-                                  & (records.events["offence_date"] >= start) & (records.events["offence_date"] < end)]
+            mine = records.events[
+                records.events["person_id"].isin(eligible["person_id"])
+                & (records.events["offence_date"] >= start)
+                & (records.events["offence_date"] < end)
+            ]
             events.append(mine.assign(town=town, reference_date=start))
     episodes = pd.concat(frames, ignore_index=True)
     columns = ["person_id", "town", "reference_date", "stratum"] + [
@@ -114,7 +124,9 @@ def build_superpopulation(
     episodes = episodes[columns]
     index = episodes.reset_index().set_index(["town", "reference_date", "person_id"])["index"]
     follow = pd.concat(events, ignore_index=True)
-    follow["episode"] = index.reindex(pd.MultiIndex.from_frame(follow[["town", "reference_date", "person_id"]])).to_numpy()
+    follow["episode"] = index.reindex(
+        pd.MultiIndex.from_frame(follow[["town", "reference_date", "person_id"]])
+    ).to_numpy()
     follow = follow.sort_values(["episode", "crime_id", "role"], ignore_index=True)
     classified = offences.classify(follow.drop(columns=["town", "reference_date", "episode"]))
     values = outcomes.event_values(follow.drop(columns=["town", "reference_date", "episode"]))
@@ -126,7 +138,8 @@ def build_superpopulation(
         event_group=classified["group"].to_numpy(dtype=str),
         event_code=classified["offence_code"].to_numpy(dtype=str),
         event_knife=classified["knife_involved"].to_numpy(dtype=bool),
-        event_decider=np.arange(len(follow)) - follow.groupby(["episode", "crime_id"], sort=False).cumcount().to_numpy(),
+        event_decider=np.arange(len(follow))
+        - follow.groupby(["episode", "crime_id"], sort=False).cumcount().to_numpy(),
     )
 
 
@@ -207,7 +220,7 @@ def simulate_trials(
         picks.append(pool[rng.integers(0, pool.size, size=(sims, n_treated + n_control))])
         treated.append(np.r_[np.ones(n_treated, bool), np.zeros(n_control, bool)])
         strata.append(np.full(n_treated + n_control, code))
-    chosen = np.concatenate(picks, axis=1)                       # (sims, n) episode rows
+    chosen = np.concatenate(picks, axis=1)  # (sims, n) episode rows
     treated, strata = np.concatenate(treated), np.concatenate(strata)
     wanted = population.outcome_names if outcomes is None else tuple(outcomes)
     follow_up = {o: episodes[o].to_numpy(dtype=float)[chosen] for o in wanted}
@@ -224,8 +237,9 @@ def _apply_effects(population, chosen, treated, strata, names, effects, engageme
     ends = np.searchsorted(population.event_episode, np.arange(len(population.episodes)), side="right")
     for code, stratum in enumerate(names):
         spec = effects[stratum] if isinstance(effects, dict) else effects
-        keep = spec.keep_probability(population.event_role, population.event_group,
-                                     population.event_code, population.event_knife)
+        keep = spec.keep_probability(
+            population.event_role, population.event_group, population.event_code, population.event_knife
+        )
         columns = np.flatnonzero(treated & (strata == code))
         sim_index, column = np.meshgrid(np.arange(sims), columns, indexing="ij")
         sim_index, column = sim_index.ravel(), column.ravel()
@@ -294,8 +308,11 @@ class Design:
     def effects(self):
         if not 0 <= self.reduction <= 100:
             raise ValueError(f"reduction must be a percentage from 0 to 100; got {self.reduction}")
-        return None if self.reduction == 0 else synth.Effects(
-            suspect={"*": self.true_ratio}, victim={"*": self.true_ratio})
+        return (
+            None
+            if self.reduction == 0
+            else synth.Effects(suspect={"*": self.true_ratio}, victim={"*": self.true_ratio})
+        )
 
 
 def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -318,8 +335,9 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
 
     from . import analysis
 
-    trials = simulate_trials(population, design_.size, sims=sims, seed=seed, effects=design_.effects(),
-                             outcomes=(design_.outcome,))
+    trials = simulate_trials(
+        population, design_.size, sims=sims, seed=seed, effects=design_.effects(), outcomes=(design_.outcome,)
+    )
     y = trials.follow_up[design_.outcome]
     treated = trials.treated
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 5]))
@@ -329,8 +347,11 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
     for method in design_.methods:
         if method == "ratio_of_means":
             assignments = analysis.permutation_assignments(treated, trials.strata, design_.permutations, rng)
-            counts = (analysis.bootstrap_counts(treated, trials.strata, design_.resamples, rng)
-                      if design_.interval == "bootstrap" else np.ones((1, treated.size), dtype=np.int32))
+            counts = (
+                analysis.bootstrap_counts(treated, trials.strata, design_.resamples, rng)
+                if design_.interval == "bootstrap"
+                else np.ones((1, treated.size), dtype=np.int32)
+            )
             core = analysis.ratio_of_means_core(y, treated, trials.strata, assignments, counts, design_.alpha)
             p_value = core["p_value"]
             if design_.interval == "bootstrap":
@@ -338,8 +359,12 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
             else:  # the randomisation interval contains the truth exactly when the test at the truth does not reject
                 scaled = y.copy()
                 scaled[:, treated] /= max(design_.true_ratio, 1e-12)
-                covered = analysis.ratio_of_means_core(scaled, treated, trials.strata, assignments,
-                                                       counts, design_.alpha)["p_value"] >= design_.alpha
+                covered = (
+                    analysis.ratio_of_means_core(scaled, treated, trials.strata, assignments, counts, design_.alpha)[
+                        "p_value"
+                    ]
+                    >= design_.alpha
+                )
         elif method == "welch_t":
             test = stats.ttest_ind(y[:, treated], y[:, ~treated], axis=1, equal_var=False)
             p_value = np.nan_to_num(test.pvalue, nan=1.0)
@@ -424,8 +449,9 @@ def power_curve(
             _report_progress(number, len(combinations), f"{n_treated}+{n_control}, {reduction:g}% reduction")
         spec = Design(size=split_size(n_treated, n_control), reduction=reduction, **options)
         # Each point's seed depends on the point itself, so adding points to a curve changes no other.
-        point_seed = int(np.random.SeedSequence([int(seed), n_treated, n_control, int(round(reduction * 1000))])
-                         .generate_state(1)[0])
+        point_seed = int(
+            np.random.SeedSequence([int(seed), n_treated, n_control, int(round(reduction * 1000))]).generate_state(1)[0]
+        )
         rows.append(diagnose(spec, population, sims=sims, seed=point_seed))
     if progress:
         _report_progress(len(combinations), len(combinations), "done", final=True)
@@ -448,6 +474,7 @@ def mdes(
     diagnosis with ``sims`` simulated trials and the same seed, so the power curve being
     searched is smooth. Returns ``nan`` if even a 100% reduction falls short.
     """
+
     def power_at(reduction):
         spec = Design(size=size, reduction=reduction, methods=("ratio_of_means",), **options)
         return diagnose(spec, population, sims=sims, seed=seed)["power"].iloc[0]

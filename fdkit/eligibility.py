@@ -89,6 +89,7 @@ class EligibilityRule:
 
     def describe(self) -> str:
         """The rule in one sentence."""
+
         def offence_words(flags):
             words = {"knife_involved": "knife", "violent": "violent", "sexual": "sexual"}
             return " or ".join(words[f] for f in flags)
@@ -125,8 +126,10 @@ class Screening:
     rule: EligibilityRule = field(default_factory=EligibilityRule)
 
     def _repr_html_(self) -> str:
-        heading = (f"<p><b>Screening on {self.reference_date:%Y-%m-%d}</b>: {len(self.eligible)} eligible "
-                   f"({self.rule.describe()})</p>")
+        heading = (
+            f"<p><b>Screening on {self.reference_date:%Y-%m-%d}</b>: {len(self.eligible)} eligible "
+            f"({self.rule.describe()})</p>"
+        )
         return heading + self.funnel.to_html(index=False)
 
     def __repr__(self) -> str:
@@ -201,8 +204,15 @@ def screen(
     ages = age_on(persons["date_of_birth"], reference)
     in_range = (ages >= rule.min_age) & (ages <= rule.max_age)
     people = persons.loc[in_range, ["person_id", "sex", "date_of_birth"]].assign(age=ages[in_range])
-    steps.append(_step("age", f"aged {rule.min_age}-{rule.max_age} on the reference date", people, steps,
-                       f"younger than {rule.min_age} or older than {rule.max_age}"))
+    steps.append(
+        _step(
+            "age",
+            f"aged {rule.min_age}-{rule.max_age} on the reference date",
+            people,
+            steps,
+            f"younger than {rule.min_age} or older than {rule.max_age}",
+        )
+    )
 
     crimes = _crime_criteria(records.events, reference, rule)
     people = people.merge(crimes, on="person_id", how="left")
@@ -210,15 +220,27 @@ def screen(
         people[["index_crimes", "other_crimes", "either_crimes"]].fillna(0).astype("int64")
     )
     people = people[people["index_crimes"] >= 1]
-    steps.append(_step("index", f"{_words(rule.index_offences)} offence as {rule.role}, past "
-                       f"{rule.index_window_months} months", people, steps,
-                       f"no {_words(rule.index_offences)} offence as {rule.role} in the window"))
+    steps.append(
+        _step(
+            "index",
+            f"{_words(rule.index_offences)} offence as {rule.role}, past {rule.index_window_months} months",
+            people,
+            steps,
+            f"no {_words(rule.index_offences)} offence as {rule.role} in the window",
+        )
+    )
     # A second, different crime exists exactly when both sets are non-empty and together
     # they hold at least two distinct crimes.
     people = people[(people["other_crimes"] >= 1) & (people["either_crimes"] >= 2)]
-    steps.append(_step("other", f"another {_words(rule.other_offences)} offence as {rule.role}, past "
-                       f"{rule.other_window_months} months", people, steps,
-                       "no other qualifying crime in the window"))
+    steps.append(
+        _step(
+            "other",
+            f"another {_words(rule.other_offences)} offence as {rule.role}, past {rule.other_window_months} months",
+            people,
+            steps,
+            "no other qualifying crime in the window",
+        )
+    )
 
     if exclusions is not None:
         people, steps = _apply_exclusions(people, exclusions, steps)
@@ -253,7 +275,8 @@ def _crime_criteria(events: pd.DataFrame, reference: pd.Timestamp, rule: Eligibi
     # A crime recorded on several rows for one person (several codes, say) counts once, and
     # counts for a criterion if any of its rows does.
     per_crime = recent.groupby(["person_id", "crime_id"], sort=False).agg(
-        is_index=("is_index", "any"), is_other=("is_other", "any"),
+        is_index=("is_index", "any"),
+        is_other=("is_other", "any"),
         index_date=("offence_date", "max"),
     )
     per_crime["index_date"] = per_crime["index_date"].where(per_crime["is_index"])
@@ -271,7 +294,8 @@ def _apply_exclusions(people, exclusions, steps):
     unknown = set(exclusions["reason"]) - set(EXCLUSION_REASONS)
     if unknown:
         raise ValueError(
-            f"exclusion reasons must be one of {', '.join(EXCLUSION_REASONS)}; got {', '.join(sorted(map(str, unknown)))}"
+            f"exclusion reasons must be one of {', '.join(EXCLUSION_REASONS)}; "
+            f"got {', '.join(sorted(map(str, unknown)))}"
         )
     if exclusions["person_id"].duplicated().any():
         repeated = exclusions.loc[exclusions["person_id"].duplicated(), "person_id"].tolist()

@@ -185,8 +185,7 @@ def _weight_problems(name, text, values, bad) -> list[Problem]:
     messages = {
         "not numbers": "weights that are not numbers: {values} (expected a number of days, "
         "0 or more, such as 365 or 2.5)",
-        "negative": "negative weights: {values} (a weight is a number of days and cannot be "
-        "below 0)",
+        "negative": "negative weights: {values} (a weight is a number of days and cannot be below 0)",
     }
     return [
         problem
@@ -309,9 +308,10 @@ def read_cchi_workbook(
 
 def _workbook_values(path: Path, sheet: str | None) -> tuple[list[tuple], str]:
     """Every row of the chosen sheet as a tuple of cell values, and the sheet's name."""
+    from zipfile import BadZipFile
+
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
-    from zipfile import BadZipFile
 
     if not path.is_file():
         message = "file not found; expected the CCHI .xlsx workbook"
@@ -372,9 +372,7 @@ def _header_role(text: str) -> str | None:
     return None
 
 
-def _find_header(
-    values, columns: Mapping[str, str], label: str, path: Path
-) -> tuple[int, dict[str, int]]:
+def _find_header(values, columns: Mapping[str, str], label: str, path: Path) -> tuple[int, dict[str, int]]:
     """The header row's position and the position of each column found in it."""
     named = {_normal(text): role for role, text in columns.items()}
     for at, row in enumerate(values[:_HEADER_SEARCH_ROWS]):
@@ -388,13 +386,9 @@ def _find_header(
         if "code" in found and "score" in found:
             if ambiguous := {role: spots for role, spots in found.items() if len(spots) > 1}:
                 texts = "; ".join(
-                    f"{role}: " + ", ".join(f"'{row[spot]}'" for spot in spots)
-                    for role, spots in ambiguous.items()
+                    f"{role}: " + ", ".join(f"'{row[spot]}'" for spot in spots) for role, spots in ambiguous.items()
                 )
-                message = (
-                    f"sheet row {at + 1}: more than one column could be the {texts}; "
-                    "name them with columns="
-                )
+                message = f"sheet row {at + 1}: more than one column could be the {texts}; name them with columns="
                 raise FdkitDataError([Problem(label, message)], source=path)
             return at, {role: spots[0] for role, spots in found.items()}
     message = (
@@ -455,10 +449,13 @@ def _sheet_problems(codes: pd.Series, scores: pd.Series, label: str) -> tuple[np
         ("not numbers", score_column, scores, "CCHI scores that are not numbers: {values}"),
         ("negative", score_column, scores, "negative CCHI scores: {values}"),
         ("blank", score_column, scores, "blank CCHI scores"),
-        ("not codes", code_column, codes, "scores on rows whose code is not a Home Office "
-         "classification: {values} (expected codes such as 058/04)"),
-        ("repeated", code_column, codes, "repeated Home Office classifications: {values} "
-         "(each must appear once)"),
+        (
+            "not codes",
+            code_column,
+            codes,
+            "scores on rows whose code is not a Home Office classification: {values} (expected codes such as 058/04)",
+        ),
+        ("repeated", code_column, codes, "repeated Home Office classifications: {values} (each must appear once)"),
     ]
     problems = [
         problem
@@ -670,8 +667,7 @@ def _harm_of(
         problem = Problem("events", message, "offence_code", shown_rows, shown_codes, len(at), "row")
         raise FdkitDataError([problem])
     warnings.warn(
-        f"{int(unweighted_rows.sum()):,} events have offence codes with no harm weight and were "
-        f"weighed 0: {listing}",
+        f"{int(unweighted_rows.sum()):,} events have offence codes with no harm weight and were weighed 0: {listing}",
         UnweightedCodesWarning,
         stacklevel=3,
     )
@@ -831,9 +827,7 @@ def _in_scope(events: pd.DataFrame, role, include_police_initiated: bool, window
     return rows[ok]
 
 
-def _once_per_crime_totals(
-    crime_ids: pd.Series, person_ids: pd.Series, harm: np.ndarray
-) -> pd.Series:
+def _once_per_crime_totals(crime_ids: pd.Series, person_ids: pd.Series, harm: np.ndarray) -> pd.Series:
     """Sum per person of each (crime, person)'s heaviest weight."""
     crime_codes, crimes = pd.factorize(crime_ids, use_na_sentinel=False)
     person_codes, persons = pd.factorize(person_ids, use_na_sentinel=False)

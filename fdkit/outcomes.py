@@ -59,17 +59,31 @@ def _not_police_initiated(e):
 
 OUTCOMES: tuple[Outcome, ...] = (
     Outcome("harm_suspect", "crime harm as a suspect", "suspect", _not_police_initiated, "harm", 54.0),
-    Outcome("knife_suspect", "knife offences as a suspect", "suspect", lambda e: e["knife_involved"],
-            published_reduction=39.8),
-    Outcome("violence_suspect", "violent crime as a suspect", "suspect", lambda e: e["violent"],
-            published_reduction=28.2),
-    Outcome("violence_sexual_suspect", "violent or sexual crime as a suspect", "suspect",
-            lambda e: e["violent"] | e["sexual"], published_reduction=28.5),
-    Outcome("other_npi_suspect", "other non-police-initiated crime as a suspect", "suspect",
-            lambda e: ~(e["police_initiated"] | e["violent"] | e["sexual"] | e["knife_involved"]),
-            published_reduction=21.4),
-    Outcome("violence_victim", "violent crime as a victim", "victim", lambda e: e["violent"],
-            published_reduction=36.0),
+    Outcome(
+        "knife_suspect",
+        "knife offences as a suspect",
+        "suspect",
+        lambda e: e["knife_involved"],
+        published_reduction=39.8,
+    ),
+    Outcome(
+        "violence_suspect", "violent crime as a suspect", "suspect", lambda e: e["violent"], published_reduction=28.2
+    ),
+    Outcome(
+        "violence_sexual_suspect",
+        "violent or sexual crime as a suspect",
+        "suspect",
+        lambda e: e["violent"] | e["sexual"],
+        published_reduction=28.5,
+    ),
+    Outcome(
+        "other_npi_suspect",
+        "other non-police-initiated crime as a suspect",
+        "suspect",
+        lambda e: ~(e["police_initiated"] | e["violent"] | e["sexual"] | e["knife_involved"]),
+        published_reduction=21.4,
+    ),
+    Outcome("violence_victim", "violent crime as a victim", "victim", lambda e: e["violent"], published_reduction=36.0),
     Outcome("knife_victim", "knife crime as a victim", "victim", lambda e: e["knife_involved"]),
 )
 OUTCOME_NAMES = tuple(o.name for o in OUTCOMES)
@@ -191,9 +205,16 @@ def _check_people(records: Records, people: pd.DataFrame) -> None:
     unknown = people.loc[~people["person_id"].isin(records.persons["person_id"]), "person_id"]
     if len(unknown):
         raise FdkitDataError(
-            [Problem("allocation", f"{len(unknown)} people allocated but not in the records' persons.csv "
-                     f"(is this the right records folder?): {_some(unknown)}", column="person_id",
-                     values=tuple(unknown.head(10)), count=len(unknown))],
+            [
+                Problem(
+                    "allocation",
+                    f"{len(unknown)} people allocated but not in the records' persons.csv "
+                    f"(is this the right records folder?): {_some(unknown)}",
+                    column="person_id",
+                    values=tuple(unknown.head(10)),
+                    count=len(unknown),
+                )
+            ],
             source=records.source,
         )
 
@@ -205,10 +226,17 @@ def _check_coverage(records: Records, people: pd.DataFrame, months: int, allow_i
     late = people[people["follow_up_end"] > last + pd.Timedelta(days=1)]
     if len(late):
         raise FdkitDataError(
-            [Problem("allocation", f"{len(late)} people's {months}-month follow-up ends after the last "
-                     f"recorded event ({last:%Y-%m-%d}), so their outcomes would be undercounted; "
-                     f"use records that cover the follow-up, or a shorter follow-up: {_some(late['person_id'])}",
-                     column="randomised_on", values=tuple(late["person_id"].head(10)), count=len(late))],
+            [
+                Problem(
+                    "allocation",
+                    f"{len(late)} people's {months}-month follow-up ends after the last "
+                    f"recorded event ({last:%Y-%m-%d}), so their outcomes would be undercounted; "
+                    f"use records that cover the follow-up, or a shorter follow-up: {_some(late['person_id'])}",
+                    column="randomised_on",
+                    values=tuple(late["person_id"].head(10)),
+                    count=len(late),
+                )
+            ],
             source=records.source,
         )
 

@@ -41,8 +41,9 @@ def new_key(path: str | Path) -> Path:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise FileExistsError(f"{path} already exists; a key is never replaced (pseudonyms made with it "
-                              "could not be reproduced)") from None
+        raise FileExistsError(
+            f"{path} already exists; a key is never replaced (pseudonyms made with it could not be reproduced)"
+        ) from None
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secrets.token_hex(KEY_BYTES) + "\n")
     return path
@@ -52,12 +53,22 @@ def read_key(path: str | Path) -> bytes:
     """Read a key file written by :func:`new_key` (any text of at least 32 characters will do)."""
     path = Path(path)
     if not path.is_file():
-        raise FdkitDataError([Problem(path.name, "the key file does not exist; create one with "
-                                                 "fdkit pseudonymise --new-key FILE")], source=path)
+        raise FdkitDataError(
+            [Problem(path.name, "the key file does not exist; create one with fdkit pseudonymise --new-key FILE")],
+            source=path,
+        )
     key = path.read_text(encoding="utf-8").strip()
     if len(key) < 32:
-        raise FdkitDataError([Problem(path.name, f"the key is {len(key)} characters long; use at least 32 "
-                                                 "(fdkit pseudonymise --new-key writes a strong one)")], source=path)
+        raise FdkitDataError(
+            [
+                Problem(
+                    path.name,
+                    f"the key is {len(key)} characters long; use at least 32 "
+                    "(fdkit pseudonymise --new-key writes a strong one)",
+                )
+            ],
+            source=path,
+        )
     return key.encode()
 
 
@@ -65,8 +76,7 @@ def pseudonym(values: pd.Series, key: bytes, prefix: str) -> pd.Series:
     """HMAC-SHA-256 pseudonyms for a column of identifiers (same value, same pseudonym)."""
     unique = pd.unique(values)
     mapping = {
-        value: prefix + hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:DIGITS]
-        for value in unique
+        value: prefix + hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:DIGITS] for value in unique
     }
     if len(set(mapping.values())) != len(mapping):
         raise FdkitDataError([Problem(None, "two identifiers received the same pseudonym; use a different key")])
@@ -92,5 +102,7 @@ def pseudonymise(records: Records, key: bytes) -> Records:
     )
     engagement = records.engagement
     if engagement is not None:
-        engagement = engagement.loc[:, list(ENGAGEMENT_COLUMNS)].assign(person_id=pseudonym(engagement["person_id"], key, "P"))
+        engagement = engagement.loc[:, list(ENGAGEMENT_COLUMNS)].assign(
+            person_id=pseudonym(engagement["person_id"], key, "P")
+        )
     return dataclasses.replace(records, persons=persons, events=events, engagement=engagement, source=None)

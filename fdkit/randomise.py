@@ -32,7 +32,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +86,9 @@ class Allocation:
         """People per stratum and arm (and per wave when there are several)."""
         keys = ["wave", "stratum"] if len(self.waves) > 1 else ["stratum"]
         return (
-            self.table.groupby(keys + ["arm"]).size().unstack("arm", fill_value=0)
+            self.table.groupby(keys + ["arm"])
+            .size()
+            .unstack("arm", fill_value=0)
             .reindex(columns=list(ARMS), fill_value=0)
         )
 
@@ -95,8 +97,10 @@ class Allocation:
 
     def __repr__(self) -> str:
         arms = self.table["arm"].value_counts()
-        return (f"Allocation({len(self.table)} people: {arms.get('treatment', 0)} treatment, "
-                f"{arms.get('control', 0)} control, {len(self.waves)} wave(s))")
+        return (
+            f"Allocation({len(self.table)} people: {arms.get('treatment', 0)} treatment, "
+            f"{arms.get('control', 0)} control, {len(self.waves)} wave(s))"
+        )
 
 
 # ----------------------------------------------------------------------- allocating
@@ -185,7 +189,7 @@ def allocate(
         eligible_count=len(people),
         eligible_ids_sha256=ids_sha256(people["person_id"]),
         already_allocated=already,
-        sealed_at=sealed_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        sealed_at=sealed_at or datetime.now(UTC).isoformat(timespec="seconds"),
     )
     treated = _draw(people, wave)
     table = pd.DataFrame(
@@ -236,8 +240,9 @@ def _draw(people: pd.DataFrame, wave: Wave) -> np.ndarray:
         return _stream(wave.seed, wave.wave).random(len(people)) < wave.probability
     if wave.method == "complete":
         if wave.n_treated is None or not 0 <= wave.n_treated <= len(people):
-            raise ValueError(f"n_treated must be between 0 and the {len(people)} people to randomise; "
-                             f"got {wave.n_treated}")
+            raise ValueError(
+                f"n_treated must be between 0 and the {len(people)} people to randomise; got {wave.n_treated}"
+            )
         order = _stream(wave.seed, wave.wave).permutation(len(people))
         treated[order[: wave.n_treated]] = True
         return treated
@@ -255,11 +260,15 @@ def _check_capacities(sizes: pd.Series, capacities: Mapping[str, int] | None, st
         raise ValueError("stratified allocation needs capacities: treated places per stratum")
     problems = []
     if unknown := sorted(set(capacities) - set(sizes.index)):
-        problems.append(f"capacities name strata no eligible person is in: {', '.join(unknown)} "
-                        f"(strata present: {', '.join(sorted(sizes.index))})")
+        problems.append(
+            f"capacities name strata no eligible person is in: {', '.join(unknown)} "
+            f"(strata present: {', '.join(sorted(sizes.index))})"
+        )
     if unlisted := sorted(set(sizes.index) - set(capacities)):
-        problems.append(f"strata with eligible people but no capacity: {', '.join(unlisted)} "
-                        "(give them a capacity, 0 for all control)")
+        problems.append(
+            f"strata with eligible people but no capacity: {', '.join(unlisted)} "
+            "(give them a capacity, 0 for all control)"
+        )
     for stratum, capacity in sorted(capacities.items()):
         if stratum in sizes and not 0 <= capacity <= sizes[stratum]:
             problems.append(f"stratum {stratum} has {sizes[stratum]} eligible people but a capacity of {capacity}")
@@ -334,9 +343,11 @@ def write_allocation(allocation: Allocation, path: str | Path) -> tuple[Path, Pa
 
 
 def _refusal(existing: Path, path: Path) -> str:
-    return (f"{existing} already exists and an allocation is never overwritten. To randomise people "
-            f"recruited since, add a wave: fdkit randomise --previous {path} --out "
-            f"{path.with_name(path.stem + '-wave2' + path.suffix)} ...")
+    return (
+        f"{existing} already exists and an allocation is never overwritten. To randomise people "
+        f"recruited since, add a wave: fdkit randomise --previous {path} --out "
+        f"{path.with_name(path.stem + '-wave2' + path.suffix)} ..."
+    )
 
 
 def _create_exclusively(path: Path, content: bytes) -> None:
@@ -379,15 +390,27 @@ def read_allocation(path: str | Path) -> Allocation:
     waves = pd.to_numeric(table["wave"], errors="coerce")
     if (bad := waves.isna() | (waves < 1) | (waves % 1 != 0)).any():
         shown = table.loc[bad, "wave"].head(10)
-        problem = Problem(path.name, f"wave numbers must be whole numbers from 1: {', '.join(map(repr, shown))}",
-                          column="wave", lines=tuple(np.flatnonzero(bad)[:10]), values=tuple(shown),
-                          count=int(bad.sum()), unit="row")
+        problem = Problem(
+            path.name,
+            f"wave numbers must be whole numbers from 1: {', '.join(map(repr, shown))}",
+            column="wave",
+            lines=tuple(np.flatnonzero(bad)[:10]),
+            values=tuple(shown),
+            count=int(bad.sum()),
+            unit="row",
+        )
         raise FdkitDataError(at_file_lines([problem], path.parent), source=path)
     table["wave"] = waves.astype("int64")
     seal = seal_path(path)
     if not seal.is_file():
-        raise FdkitDataError([Problem(seal.name, f"the seal of {path.name} is missing; an allocation "
-                                      "without its seal cannot be verified")], source=path)
+        raise FdkitDataError(
+            [
+                Problem(
+                    seal.name, f"the seal of {path.name} is missing; an allocation without its seal cannot be verified"
+                )
+            ],
+            source=path,
+        )
     try:
         record = json.loads(seal.read_text(encoding="utf-8"))
         waves_sealed = tuple(Wave(**w) for w in record["waves"])
@@ -435,20 +458,33 @@ def verify(path: str | Path, eligible: pd.DataFrame | Sequence[pd.DataFrame]) ->
         mismatches.append(f"{path.name} has changed since it was sealed (its SHA-256 differs)")
     lists = [eligible] if isinstance(eligible, pd.DataFrame) else list(eligible)
     if len(lists) != len(allocation.waves):
-        return Verification(False, (*mismatches, f"the seal records {len(allocation.waves)} wave(s) but "
-                                    f"{len(lists)} eligible list(s) were given"))
+        return Verification(
+            False,
+            (
+                *mismatches,
+                f"the seal records {len(allocation.waves)} wave(s) but {len(lists)} eligible list(s) were given",
+            ),
+        )
     redone = None
     for wave, people in zip(allocation.waves, lists):
         redone = allocate(
-            people, seed=wave.seed, randomised_on=wave.randomised_on, method=wave.method, strata=wave.strata,
-            capacities=wave.capacities, n_treated=wave.n_treated,
+            people,
+            seed=wave.seed,
+            randomised_on=wave.randomised_on,
+            method=wave.method,
+            strata=wave.strata,
+            capacities=wave.capacities,
+            n_treated=wave.n_treated,
             probability=wave.probability if wave.probability is not None else 0.5,
-            previous=redone, sealed_at=wave.sealed_at,
+            previous=redone,
+            sealed_at=wave.sealed_at,
         )
         if redone.waves[-1].eligible_ids_sha256 != wave.eligible_ids_sha256:
-            mismatches.append(f"wave {wave.wave}: the eligible list is not the one sealed "
-                              f"({redone.waves[-1].eligible_count} people to randomise, "
-                              f"{wave.eligible_count} sealed)")
+            mismatches.append(
+                f"wave {wave.wave}: the eligible list is not the one sealed "
+                f"({redone.waves[-1].eligible_count} people to randomise, "
+                f"{wave.eligible_count} sealed)"
+            )
     mismatches.extend(_differences(redone.table, allocation.table))
     return Verification(not mismatches, tuple(mismatches))
 
@@ -456,13 +492,16 @@ def verify(path: str | Path, eligible: pd.DataFrame | Sequence[pd.DataFrame]) ->
 def _differences(expected: pd.DataFrame, found: pd.DataFrame, shown: int = 10) -> list[str]:
     merged = expected.merge(found, on="person_id", how="outer", suffixes=("_expected", "_found"), indicator=True)
     notes = []
-    for side, words in (("left_only", "should be in the allocation but {} not"),
-                        ("right_only", "{} in the allocation but should not be")):
+    for side, words in (
+        ("left_only", "should be in the allocation but {} not"),
+        ("right_only", "{} in the allocation but should not be"),
+    ):
         ids = merged.loc[merged["_merge"] == side, "person_id"].tolist()
         if ids:
             verb = "is" if len(ids) == 1 else "are"
-            notes.append(f"{len(ids)} {'person' if len(ids) == 1 else 'people'} {words.format(verb)}: "
-                         f"{', '.join(ids[:shown])}")
+            notes.append(
+                f"{len(ids)} {'person' if len(ids) == 1 else 'people'} {words.format(verb)}: {', '.join(ids[:shown])}"
+            )
     both = merged[merged["_merge"] == "both"]
     for column in ("arm", "stratum", "wave", "randomised_on"):
         differ = both[both[f"{column}_expected"] != both[f"{column}_found"]]

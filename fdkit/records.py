@@ -424,9 +424,7 @@ def _blank_problems(frame: pd.DataFrame, columns: Sequence[str], name: str) -> l
         problem
         for column in columns
         if column in frame
-        for problem in _problem_at(
-            name, column, _blank(frame[column]), f"blank values (every row needs a {column})"
-        )
+        for problem in _problem_at(name, column, _blank(frame[column]), f"blank values (every row needs a {column})")
     ]
 
 
@@ -445,17 +443,12 @@ def _duplicate_problems(frame: pd.DataFrame, key: Sequence[str], name: str) -> l
         message = f"repeated values: {_listing(texts, len(keys))} (each must appear only once)"
     else:
         texts = ["(" + ", ".join(map(_quote, row)) + ")" for row in shown]
-        message = (
-            f"repeated combinations: {_listing(texts, len(keys))} "
-            "(each combination must appear only once)"
-        )
+        message = f"repeated combinations: {_listing(texts, len(keys))} (each combination must appear only once)"
     values = [", ".join(map(str, row)) for row in shown]
     return _problem_at(name, ", ".join(key), repeated, message, values)
 
 
-def _choice_problems(
-    frame: pd.DataFrame, column: str, allowed: Sequence[str], name: str
-) -> list[Problem]:
+def _choice_problems(frame: pd.DataFrame, column: str, allowed: Sequence[str], name: str) -> list[Problem]:
     if column not in frame:
         return []
     bad = ~frame[column].fillna("").isin(allowed).to_numpy()
@@ -513,9 +506,7 @@ class Records:
         return f"Records({', '.join(parts)})"
 
 
-def load_records(
-    folder: str | Path, *, dayfirst: bool = False, lookup: pd.DataFrame | None = None
-) -> Records:
+def load_records(folder: str | Path, *, dayfirst: bool = False, lookup: pd.DataFrame | None = None) -> Records:
     """Read and check a records folder.
 
     Parameters
@@ -555,9 +546,7 @@ def load_records(
         if table is _ENGAGEMENT and not path.exists():
             frames[table.name] = None
             continue
-        frames[table.name], found = _read(
-            path, table.columns, table.booleans, table.dates, dayfirst
-        )
+        frames[table.name], found = _read(path, table.columns, table.booleans, table.dates, dayfirst)
         problems += found
     problems += _check_records(frames, lookup, suffix=".csv")
     if problems:
@@ -641,9 +630,7 @@ def _missing_dates(frame: pd.DataFrame | None, table: _Table) -> list[Problem]:
         problem
         for column in table.dates
         if column in frame and pd.api.types.is_datetime64_dtype(frame[column].dtype)
-        for problem in _problem_at(
-            table.name, column, frame[column].isna().to_numpy(), "missing dates (NaT)"
-        )
+        for problem in _problem_at(table.name, column, frame[column].isna().to_numpy(), "missing dates (NaT)")
     ]
 
 
@@ -686,9 +673,7 @@ def _check_records(
     return problems
 
 
-def _unknown_codes(
-    events: pd.DataFrame, lookup: pd.DataFrame | None, name: str
-) -> list[Problem]:
+def _unknown_codes(events: pd.DataFrame, lookup: pd.DataFrame | None, name: str) -> list[Problem]:
     lookup = offences.lookup() if lookup is None else lookup
     codes = events["offence_code"]
     bad = ~codes.isin(lookup["offence_code"]).to_numpy() & ~_blank(codes)
@@ -713,18 +698,14 @@ def _person_positions(ids: pd.Series, persons: pd.DataFrame) -> np.ndarray:
     return np.where(codes >= 0, positions[codes], -1)
 
 
-def _unknown_people(
-    frame: pd.DataFrame, found: np.ndarray, name: str, persons_name: str
-) -> list[Problem]:
+def _unknown_people(frame: pd.DataFrame, found: np.ndarray, name: str, persons_name: str) -> list[Problem]:
     ids = frame["person_id"]
     bad = (found < 0) & ~_blank(ids)
     template = f"people not in {persons_name}: {{values}}"
     return _value_problem(name, "person_id", ids, bad, template)
 
 
-def _born_after_offence(
-    events: pd.DataFrame, persons: pd.DataFrame, found: np.ndarray, name: str
-) -> list[Problem]:
+def _born_after_offence(events: pd.DataFrame, persons: pd.DataFrame, found: np.ndarray, name: str) -> list[Problem]:
     born = persons["date_of_birth"].to_numpy()[found]  # meaningless where found is -1
     bad = (found >= 0) & (born > events["offence_date"].to_numpy())
     if not bad.any():
@@ -732,11 +713,8 @@ def _born_after_offence(
     rows = np.flatnonzero(bad)[:SHOWN]
     shown = events.iloc[rows]
     texts = [
-        f"person '{person}' born {pd.Timestamp(birth):%Y-%m-%d}, "
-        f"crime '{crime}' on {date:%Y-%m-%d}"
-        for person, birth, crime, date in zip(
-            shown["person_id"], born[rows], shown["crime_id"], shown["offence_date"]
-        )
+        f"person '{person}' born {pd.Timestamp(birth):%Y-%m-%d}, crime '{crime}' on {date:%Y-%m-%d}"
+        for person, birth, crime, date in zip(shown["person_id"], born[rows], shown["crime_id"], shown["offence_date"])
     ]
     message = f"offence before the person's date of birth: {_listing(texts, int(bad.sum()))}"
     return _problem_at(name, "offence_date", bad, message, shown["person_id"].tolist())
@@ -835,8 +813,7 @@ class RecordsSummary:
             "events": self.events,
             "events_by_role": {role: int(n) for role, n in self.events_by_role.items()},
             "events_by_group": {
-                group: {role: int(n) for role, n in row.items()}
-                for group, row in self.events_by_group.iterrows()
+                group: {role: int(n) for role, n in row.items()} for group, row in self.events_by_group.iterrows()
             },
             "first_offence": _iso(self.first_offence),
             "last_offence": _iso(self.last_offence),
@@ -847,11 +824,7 @@ class RecordsSummary:
         }
 
     def __str__(self) -> str:
-        dates = (
-            f"{_iso(self.first_offence)} to {_iso(self.last_offence)}"
-            if self.first_offence is not None
-            else "none"
-        )
+        dates = f"{_iso(self.first_offence)} to {_iso(self.last_offence)}" if self.first_offence is not None else "none"
         rows = [("persons", f"{self.persons:,}"), ("events", f"{self.events:,}")]
         rows += [(f"  as {role}", f"{n:,}") for role, n in self.events_by_role.items()]
         rows += [
@@ -860,10 +833,7 @@ class RecordsSummary:
             ("knife involved", f"{self.knife_share:.1%} of events"),
         ]
         if self.engagement_recorded is not None:
-            rows.append(
-                ("engagement", f"{self.engagement_recorded:,} people recorded, "
-                 f"{self.engaged:,} engaged")
-            )
+            rows.append(("engagement", f"{self.engagement_recorded:,} people recorded, {self.engaged:,} engaged"))
         width = max(len(label) for label, _ in rows)
         title = "Records" if self.source is None else f"Records in '{self.source}'"
         table = self.events_by_group.map("{:,}".format).to_string()

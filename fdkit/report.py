@@ -59,8 +59,11 @@ def consort_counts(funnel: pd.DataFrame, frame: pd.DataFrame) -> ConsortCounts:
         since police records follow every randomised person.
     """
     steps = funnel.iloc[1:]
-    exclusions = tuple((str(row.reason) or str(row.description), int(row.excluded))
-                       for row in steps.itertuples() if int(row.excluded) > 0)
+    exclusions = tuple(
+        (str(row.reason) or str(row.description), int(row.excluded))
+        for row in steps.itertuples()
+        if int(row.excluded) > 0
+    )
     treated = frame["arm"] == "treatment"
     engaged = int(frame.loc[treated, "engaged"].sum()) if "engaged" in frame else None
     return ConsortCounts(
@@ -90,8 +93,16 @@ def plot_consort(counts: ConsortCounts, follow_up_months: int = 12):
     ax.set_ylim(0, 10)
 
     def box(x, y, text, width=3.6):
-        ax.text(x, y, text, ha="center", va="center", fontsize=9, wrap=True,
-                bbox=dict(boxstyle="round,pad=0.5", facecolor="white", edgecolor="0.3"))
+        ax.text(
+            x,
+            y,
+            text,
+            ha="center",
+            va="center",
+            fontsize=9,
+            wrap=True,
+            bbox=dict(boxstyle="round,pad=0.5", facecolor="white", edgecolor="0.3"),
+        )
 
     def arrow(x0, y0, x1, y1):
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="0.3"))
@@ -105,8 +116,11 @@ def plot_consort(counts: ConsortCounts, follow_up_months: int = 12):
     box(5, 6.0, f"Randomised\nn = {counts.randomised:,}")
     arrow(4.6, 5.7, 2.6, 4.75)
     arrow(5.4, 5.7, 7.4, 4.75)
-    engaged = "" if counts.engaged is None else (
-        f"\nengaged: {counts.engaged:,}\ndid not engage: {counts.treatment - counts.engaged:,}")
+    engaged = (
+        ""
+        if counts.engaged is None
+        else (f"\nengaged: {counts.engaged:,}\ndid not engage: {counts.treatment - counts.engaged:,}")
+    )
     box(2.5, 4.2, f"Allocated to the intervention\nn = {counts.treatment:,}{engaged}")
     box(7.5, 4.2, f"Allocated to usual services\nn = {counts.control:,}")
     for x, n in ((2.5, counts.analysed_treatment), (7.5, counts.analysed_control)):
@@ -157,8 +171,14 @@ def plot_forest(results: pd.DataFrame, method: str = "ratio_of_means", ax=None):
             ends = np.clip(np.nan_to_num([low, high], nan=ceiling, neginf=floor, posinf=ceiling), floor, ceiling)
             ax.plot(ends, [position, position], color=f"C{offset}", linewidth=1.5)
             if np.isfinite(ratio) and ratio > 0:
-                ax.plot(ratio, position, marker=marker, color=f"C{offset}", linestyle="none",
-                        label=subgroup if outcome == order[0] else None)
+                ax.plot(
+                    ratio,
+                    position,
+                    marker=marker,
+                    color=f"C{offset}",
+                    linestyle="none",
+                    label=subgroup if outcome == order[0] else None,
+                )
         y -= len(subgroups) + 1
     ax.axvline(1, color="0.4", linewidth=0.8)
     ax.set_xscale("log")
@@ -201,8 +221,7 @@ def report_notebook() -> Path:
     return path
 
 
-def render_report(parameters: dict, out: str | Path, *, notebook: str | Path | None = None,
-                  timeout: int = 600) -> Path:
+def render_report(parameters: dict, out: str | Path, *, notebook: str | Path | None = None, timeout: int = 600) -> Path:
     """Execute the report notebook with ``parameters`` and write it as self-contained HTML.
 
     Parameters
@@ -227,11 +246,20 @@ def render_report(parameters: dict, out: str | Path, *, notebook: str | Path | N
     document = load_notebook_node(str(source))  # papermill's reader adds the metadata it relies on
     if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in document.cells):
         raise ValueError(f"{source.name} has no cell tagged 'parameters'; its parameters would be ignored")
-    values = {key: (str(Path(value).resolve()) if key in ("records", "allocation", "harm_weights", "funnel")
-                    and value else value) for key, value in parameters.items()}
+    values = {
+        key: (
+            str(Path(value).resolve())
+            if key in ("records", "allocation", "harm_weights", "funnel") and value
+            else value
+        )
+        for key, value in parameters.items()
+    }
     document = parameterize_notebook(document, values)
-    document.cells = [cell for cell in document.cells  # the lesson's own cells are not part of the report
-                      if not {"lesson", "solution"} & set(cell.get("metadata", {}).get("tags", []))]
+    document.cells = [
+        cell
+        for cell in document.cells  # the lesson's own cells are not part of the report
+        if not {"lesson", "solution"} & set(cell.get("metadata", {}).get("tags", []))
+    ]
     with tempfile.TemporaryDirectory() as folder:
         execute_notebook(document, Path(folder), timeout=timeout)
     Path(out).write_text(notebook_to_html(document), encoding="utf-8")
@@ -255,11 +283,18 @@ def execute_notebook(document, cwd: str | Path, *, timeout: int = 600) -> None:
     with tempfile.TemporaryDirectory() as kernels:
         spec = Path(kernels) / "fdkit-current"
         spec.mkdir()
-        (spec / "kernel.json").write_text(json.dumps({
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "fdkit (this Python)", "language": "python",
-        }))
-        manager = KernelManager(kernel_name="fdkit-current", kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
+        (spec / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": "fdkit (this Python)",
+                    "language": "python",
+                }
+            )
+        )
+        manager = KernelManager(
+            kernel_name="fdkit-current", kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels])
+        )
         NotebookClient(document, km=manager, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
 
 
@@ -281,12 +316,23 @@ def notebook_to_html(document) -> str:
     """
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     body, _ = exporter.from_notebook_node(document)
     body = re.sub(r"<script\b.*?</script>", "", body, flags=re.S | re.I)
     body = re.sub(r"<link\b[^>]*>", "", body, flags=re.I)
-    title = next((line[2:].strip() for cell in document.cells if cell.cell_type == "markdown"
-                  for line in cell.source.splitlines() if line.startswith("# ")), "Trial report")
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+    title = next(
+        (
+            line[2:].strip()
+            for cell in document.cells
+            if cell.cell_type == "markdown"
+            for line in cell.source.splitlines()
+            if line.startswith("# ")
+        ),
+        "Trial report",
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )

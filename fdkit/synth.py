@@ -140,7 +140,7 @@ class Scenario:
     text: str = field(default="", repr=False, compare=False)
     source: str = field(default="", repr=False, compare=False)
 
-    def replace(self, **changes) -> "Scenario":
+    def replace(self, **changes) -> Scenario:
         """Return a copy with some fields changed (for sensitivity runs in notebooks)."""
         return dataclasses.replace(self, **changes)
 
@@ -247,8 +247,7 @@ def _check_scenario(scenario: Scenario, where: str) -> None:
             problems.append(f"codes for {group!r} not in the lookup: {', '.join(unknown)}")
         wrong = table.loc[table["offence_code"].isin(list(weights)) & (table["group"] != group)]
         if len(wrong):
-            problems.append(f"codes listed under {group!r} belong to other groups: "
-                            f"{', '.join(wrong['offence_code'])}")
+            problems.append(f"codes listed under {group!r} belong to other groups: {', '.join(wrong['offence_code'])}")
     for when in ("start", "end"):
         if getattr(scenario, when).day != 1:
             problems.append(f"{when} must be the first day of a month")
@@ -382,9 +381,7 @@ def _draw_traits(scenario: Scenario, sex: np.ndarray, rng: np.random.Generator) 
     off, vic = scenario.offending, scenario.victimisation
     n = sex.size
     z_offend, z_victim, z_violent, z_knife = rng.standard_normal((4, n))
-    sex_multiplier = np.select(
-        [sex == "F", sex == "X"], [off.female_multiplier, (1 + off.female_multiplier) / 2], 1.0
-    )
+    sex_multiplier = np.select([sex == "F", sex == "X"], [off.female_multiplier, (1 + off.female_multiplier) / 2], 1.0)
     victim_z = vic.correlation * z_offend + math.sqrt(1 - vic.correlation**2) * z_victim
     return {
         "offending": np.exp(off.spread * z_offend) * sex_multiplier,
@@ -445,13 +442,15 @@ def _simulate_months(scenario, dob, traits, rng) -> dict:
             spells.append(np.column_stack([ended, burst_began[ended], np.full(ended.size, t)]))
             burst_began[in_burst & ~was_in_burst] = t
         suspect_rate = (
-            off.annual_rate / 12
+            off.annual_rate
+            / 12
             * traits["offending"]
             * _age_curve(age, off.age_peak, off.age_spread, off.min_age, age_at_start)
             * np.where(in_burst, bursts.offending_multiplier, 1.0)
         )
         victim_rate = (
-            vic.annual_rate / 12
+            vic.annual_rate
+            / 12
             * traits["victim"]
             * _age_curve(age, vic.age_peak, vic.age_spread, 0.0, age_at_start)
             * np.where(in_burst, bursts.victim_multiplier, 1.0)
@@ -464,10 +463,7 @@ def _simulate_months(scenario, dob, traits, rng) -> dict:
             when.append(np.full(int(counts[who].sum()), t, dtype=np.int32))
     still_in = np.flatnonzero(in_burst)
     spells.append(np.column_stack([still_in, burst_began[still_in], np.full(still_in.size, months.size)]))
-    result = {
-        role: (np.concatenate(people), months[np.concatenate(when)])
-        for role, (people, when) in found.items()
-    }
+    result = {role: (np.concatenate(people), months[np.concatenate(when)]) for role, (people, when) in found.items()}
     result["burst_months"] = burst_months
     result["bursts"] = np.concatenate(spells)  # rows: person, first month index, month index after
     return result
@@ -484,6 +480,7 @@ class _Catalogue:
     def __init__(self, scenario: Scenario):
         self.groups = np.array(offences.GROUPS)
         index = {g: i for i, g in enumerate(offences.GROUPS)}
+
         def per_group(mapping):
             return np.array([mapping.get(g, 0.0) for g in offences.GROUPS])
 
@@ -522,8 +519,14 @@ def _draw_crimes(catalogue, person, month, group, knife_chance, rng) -> dict[str
     length = ((month + 1).astype("datetime64[D]") - start).astype(int)
     day = start + np.floor(rng.random(n) * length).astype("timedelta64[D]")
     police_initiated = rng.random(n) < catalogue.police_initiated[group]
-    return {"person": person, "date": day, "group": group, "code": code,
-            "knife": knife, "police_initiated": police_initiated}
+    return {
+        "person": person,
+        "date": day,
+        "group": group,
+        "code": code,
+        "knife": knife,
+        "police_initiated": police_initiated,
+    }
 
 
 def _suspect_crimes(scenario, catalogue, spell, traits, rng) -> dict[str, np.ndarray]:
@@ -614,8 +617,9 @@ def _names(seed: int, sex: np.ndarray, rng: np.random.Generator, pool: int = 600
     surnames = np.array(sorted({fake.last_name() for _ in range(pool)}))
     n = sex.size
     either = np.where(rng.random(n) < 0.5, female[rng.integers(0, female.size, n)], male[rng.integers(0, male.size, n)])
-    first = np.select([sex == "F", sex == "M"], [female[rng.integers(0, female.size, n)],
-                                                 male[rng.integers(0, male.size, n)]], either)
+    first = np.select(
+        [sex == "F", sex == "M"], [female[rng.integers(0, female.size, n)], male[rng.integers(0, male.size, n)]], either
+    )
     return np.char.add(np.char.add(first.astype(str), " "), surnames[rng.integers(0, surnames.size, n)])
 
 
@@ -774,11 +778,14 @@ def keep_chances(events: pd.DataFrame, starts: pd.DataFrame, effects: Effects, m
         ["crime_id", "person_id"]
     )
     keep = effects.keep_probability(
-        deciding["role"].to_numpy(), deciding["group"].to_numpy(), deciding["offence_code"].to_numpy(),
+        deciding["role"].to_numpy(),
+        deciding["group"].to_numpy(),
+        deciding["offence_code"].to_numpy(),
         deciding["knife_involved"].to_numpy(),
     )
-    return pd.DataFrame({"crime_id": deciding["crime_id"].to_numpy(), "person_id": deciding["person_id"].to_numpy(),
-                         "keep": keep})
+    return pd.DataFrame(
+        {"crime_id": deciding["crime_id"].to_numpy(), "person_id": deciding["person_id"].to_numpy(), "keep": keep}
+    )
 
 
 # ---------------------------------------------------------------------------- writing
@@ -801,10 +808,18 @@ DATA_DICTIONARY = (
     ("engagement.csv", "engaged", "true / false", "Whether they engaged with their case worker"),
     ("eligible.csv", "*", "", "The trial's eligibility screen on the reference date (fdkit screen)"),
     ("funnel.csv", "*", "", "How many people remained at each step of the screen, and why the rest left"),
-    ("allocation.csv", "arm", "treatment / control", "The sealed random allocation (fdkit randomise); "
-     "allocation.seal.json re-derives it"),
-    ("trial_truth.csv", "expected_reduction", "percent", "The reduction the synthetic world's true effects "
-     "should produce on average, beside the published figure"),
+    (
+        "allocation.csv",
+        "arm",
+        "treatment / control",
+        "The sealed random allocation (fdkit randomise); allocation.seal.json re-derives it",
+    ),
+    (
+        "trial_truth.csv",
+        "expected_reduction",
+        "percent",
+        "The reduction the synthetic world's true effects should produce on average, beside the published figure",
+    ),
 )
 
 
@@ -817,8 +832,10 @@ class WrittenFolder:
 
     def describe(self) -> str:
         """A few lines for the command line."""
-        lines = [f"wrote synthetic records to {self.path}/ (scenario {self.manifest['scenario']}, "
-                 f"seed {self.manifest['seed']})"]
+        lines = [
+            f"wrote synthetic records to {self.path}/ (scenario {self.manifest['scenario']}, "
+            f"seed {self.manifest['seed']})"
+        ]
         for name, entry in self.manifest["files"].items():
             rows = f"{entry['rows']:>9,} rows" if "rows" in entry else " " * 14
             lines.append(f"  {name:<22}{rows}  sha256 {entry['sha256'][:16]}…")

@@ -48,7 +48,7 @@ class TrialDesign:
     effects: Mapping[str, Effects]
 
     @classmethod
-    def from_scenario(cls, scenario: Scenario) -> "TrialDesign":
+    def from_scenario(cls, scenario: Scenario) -> TrialDesign:
         """Read the design from ``scenario.trial``."""
         table = scenario.trial
         if table is None:
@@ -56,16 +56,24 @@ class TrialDesign:
         try:
             effects = {stratum: Effects(**spec) for stratum, spec in table["effects"].items()}
             design = cls(
-                reference_date=table["reference_date"], seed=int(table["seed"]), strata=table["strata"],
-                capacities=dict(table["capacities"]), follow_up_months=int(table["follow_up_months"]),
-                engagement=dict(table["engagement"]), effects=effects,
+                reference_date=table["reference_date"],
+                seed=int(table["seed"]),
+                strata=table["strata"],
+                capacities=dict(table["capacities"]),
+                follow_up_months=int(table["follow_up_months"]),
+                engagement=dict(table["engagement"]),
+                effects=effects,
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise ScenarioError(f"{scenario.source or scenario.name}: [trial] is incomplete or wrong ({error})") from None
+            raise ScenarioError(
+                f"{scenario.source or scenario.name}: [trial] is incomplete or wrong ({error})"
+            ) from None
         strata = set(design.capacities)
         if set(design.engagement) != strata or set(design.effects) != strata:
-            raise ScenarioError(f"{scenario.source or scenario.name}: [trial] capacities, engagement and "
-                                "effects must name the same strata")
+            raise ScenarioError(
+                f"{scenario.source or scenario.name}: [trial] capacities, engagement and "
+                "effects must name the same strata"
+            )
         return design
 
     @property
@@ -115,14 +123,20 @@ def run_trial(records: Records, design: TrialDesign) -> SyntheticTrial:
     """
     screening = eligibility.screen(records, design.reference_date)
     allocation = randomise.allocate(
-        screening.eligible, seed=design.seed, randomised_on=design.reference_date, strata=design.strata,
-        capacities=design.capacities, sealed_at=design.sealed_at,
+        screening.eligible,
+        seed=design.seed,
+        randomised_on=design.reference_date,
+        strata=design.strata,
+        capacities=design.capacities,
+        sealed_at=design.sealed_at,
     )
     engagement = draw_engagement(allocation, design)
     engaged = engagement.loc[engagement["engaged"], "person_id"]
     treated = records
     for number, (stratum, effects) in enumerate(sorted(design.effects.items())):
-        people = allocation.table[allocation.table["person_id"].isin(engaged) & (allocation.table["stratum"] == stratum)]
+        people = allocation.table[
+            allocation.table["person_id"].isin(engaged) & (allocation.table["stratum"] == stratum)
+        ]
         starts = pd.DataFrame({"person_id": people["person_id"], "start_date": people["randomised_on"]})
         seed = int(np.random.SeedSequence([design.seed, 2, number]).generate_state(1)[0])
         treated = follow_up(treated, starts, effects, months=design.follow_up_months, seed=seed).records
@@ -147,9 +161,9 @@ def draw_engagement(allocation: Allocation, design: TrialDesign) -> pd.DataFrame
     treated = allocation.table[allocation.table["arm"] == "treatment"].sort_values("person_id")
     chance = treated["stratum"].map(design.engagement).to_numpy(dtype=float)
     draws = np.random.default_rng(np.random.SeedSequence([design.seed, 1])).random(len(treated))
-    return pd.DataFrame(
-        {"person_id": treated["person_id"].to_numpy(), "engaged": draws < chance}
-    ).astype({"person_id": "str"})
+    return pd.DataFrame({"person_id": treated["person_id"].to_numpy(), "engaged": draws < chance}).astype(
+        {"person_id": "str"}
+    )
 
 
 def expected_reductions(records: Records, allocation: Allocation, design: TrialDesign) -> pd.DataFrame:
@@ -185,12 +199,17 @@ def expected_reductions(records: Records, allocation: Allocation, design: TrialD
         for outcome in outcomes.OUTCOMES:
             total = values.loc[chosen, outcome.name].sum()
             kept = (values.loc[chosen, outcome.name] * in_window.loc[chosen, "keep"]).sum()
-            published = outcome.published_reduction if subgroup == "all" else (
-                outcomes.PUBLISHED_UNDER_18.get(outcome.name) if subgroup == "11-17" else None)
-            rows.append({
-                "outcome": outcome.name,
-                "subgroup": subgroup,
-                "expected_reduction": round(100 * (1 - kept / total), 1) if total else np.nan,
-                "published_reduction": published,
-            })
+            published = (
+                outcome.published_reduction
+                if subgroup == "all"
+                else (outcomes.PUBLISHED_UNDER_18.get(outcome.name) if subgroup == "11-17" else None)
+            )
+            rows.append(
+                {
+                    "outcome": outcome.name,
+                    "subgroup": subgroup,
+                    "expected_reduction": round(100 * (1 - kept / total), 1) if total else np.nan,
+                    "published_reduction": published,
+                }
+            )
     return pd.DataFrame(rows)

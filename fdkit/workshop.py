@@ -42,8 +42,13 @@ def student_copy(document):
     return document
 
 
-def make_workshop(out: str | Path, *, notebooks: str | Path | None = None, synthetic: str | Path | None = None,
-                  overwrite: bool = False) -> dict[str, list[Path]]:
+def make_workshop(
+    out: str | Path,
+    *,
+    notebooks: str | Path | None = None,
+    synthetic: str | Path | None = None,
+    overwrite: bool = False,
+) -> dict[str, list[Path]]:
     """Write student and trainer copies of the notebooks plus the data they need.
 
     Parameters
@@ -67,8 +72,10 @@ def make_workshop(out: str | Path, *, notebooks: str | Path | None = None, synth
     synthetic = Path(synthetic) if synthetic else ROOT / "synthetic"
     sources = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
     if not sources or not (synthetic / "events.csv").is_file():
-        raise FileNotFoundError(f"no notebooks in {notebooks} or no synthetic records in {synthetic}; "
-                                "fdkit workshop runs from a checkout of the kit")
+        raise FileNotFoundError(
+            f"no notebooks in {notebooks} or no synthetic records in {synthetic}; "
+            "fdkit workshop runs from a checkout of the kit"
+        )
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out}/ is not empty; choose another folder or pass --force")

@@ -34,7 +34,10 @@ def make_records(persons, events) -> Records:
     events["offence_date"] = pd.to_datetime(events["offence_date"])
     for column in ("knife", "police_initiated"):
         events[column] = events[column].astype(bool)
-    for frame, columns in ((persons, ("person_id", "sex")), (events, ("crime_id", "person_id", "role", "offence_code"))):
+    for frame, columns in (
+        (persons, ("person_id", "sex")),
+        (events, ("crime_id", "person_id", "role", "offence_code")),
+    ):
         for column in columns:
             frame[column] = frame[column].astype("str")
     return Records(persons=persons, events=events)

@@ -20,8 +20,14 @@ def small_frame(seed=0, n=(6, 10, 8, 12)):
     for (stratum, arm), size in zip(itertools.product(["11-17", "18-25"], ["treatment", "control"]), n):
         for _ in range(size):
             base = rng.negative_binomial(1, 0.3)
-            rows.append({"stratum": stratum, "arm": arm, "knife_suspect_baseline": float(base),
-                         "knife_suspect": float(rng.negative_binomial(1, 0.5 if arm == "control" else 0.65))})
+            rows.append(
+                {
+                    "stratum": stratum,
+                    "arm": arm,
+                    "knife_suspect_baseline": float(base),
+                    "knife_suspect": float(rng.negative_binomial(1, 0.5 if arm == "control" else 0.65)),
+                }
+            )
     frame = pd.DataFrame(rows)
     frame.insert(0, "person_id", [f"P{i:03d}" for i in range(len(frame))])
     return frame
@@ -79,7 +85,7 @@ def test_bootstrap_keeps_cell_sizes():
     treated = np.array([1, 1, 0, 0, 0, 1, 0, 0], bool)
     strata = np.array([0, 0, 0, 0, 0, 1, 1, 1])
     counts = analysis.bootstrap_counts(treated, strata, 50, np.random.default_rng(2))
-    for cell in (strata * 2 + treated):
+    for cell in strata * 2 + treated:
         members = (strata * 2 + treated) == cell
         assert (counts[:, members].sum(axis=1) == members.sum()).all()
 
@@ -118,7 +124,9 @@ def test_poisson_robust_reports_the_arm_coefficient():
     frame = small_frame(5, n=(20, 30, 20, 30))
     effect = analysis.poisson_robust(frame, "knife_suspect", seed=1, permutations=200)
     x, _ = analysis._design_matrix(analysis.subgroup_frame(frame), "knife_suspect")
-    reference = sm.GLM(analysis.subgroup_frame(frame)["knife_suspect"].to_numpy(), x, family=sm.families.Poisson()).fit()
+    reference = sm.GLM(
+        analysis.subgroup_frame(frame)["knife_suspect"].to_numpy(), x, family=sm.families.Poisson()
+    ).fit()
     assert effect.pct_reduction == pytest.approx(100 * (1 - np.exp(reference.params[1])))
     assert effect.ci_low <= effect.pct_reduction <= effect.ci_high
     assert 0 < effect.p_value <= 1
@@ -151,14 +159,16 @@ def test_interaction_test_is_the_wald_test_of_the_interaction_term():
 
 
 def test_cace_by_hand():
-    frame = pd.DataFrame({
-        "person_id": [f"P{i}" for i in range(8)],
-        "arm": ["treatment"] * 4 + ["control"] * 4,
-        "stratum": ["all"] * 8,
-        "engaged": [True, True, True, False, False, False, False, False],
-        "knife_suspect_baseline": 0.0,
-        "knife_suspect": [0.0, 0, 1, 2, 1, 1, 2, 2],
-    })
+    frame = pd.DataFrame(
+        {
+            "person_id": [f"P{i}" for i in range(8)],
+            "arm": ["treatment"] * 4 + ["control"] * 4,
+            "stratum": ["all"] * 8,
+            "engaged": [True, True, True, False, False, False, False, False],
+            "knife_suspect_baseline": 0.0,
+            "knife_suspect": [0.0, 0, 1, 2, 1, 1, 2, 2],
+        }
+    )
     # compliers' untreated mean = (1.5 - 0.25 * 2) / 0.75 = 4/3; engaged mean = 1/3
     assert analysis.cace(frame, "knife_suspect", resamples=200).pct_reduction == pytest.approx(75.0)
 

@@ -16,9 +16,11 @@ from fdkit.cli import main
 SHIPPED = Path(__file__).resolve().parents[1] / "synthetic"
 
 PERSONS = "person_id,date_of_birth,sex\nA,2005-01-01,M\nB,2006-03-04,F\n"
-EVENTS = ("crime_id,person_id,offence_date,role,offence_code,knife,police_initiated\n"
-          "C1,A,2022-10-01,suspect,10D/1,false,true\nC2,A,2022-06-01,suspect,8G,false,false\n"
-          "C2,B,2022-06-01,victim,8G,false,false\n")
+EVENTS = (
+    "crime_id,person_id,offence_date,role,offence_code,knife,police_initiated\n"
+    "C1,A,2022-10-01,suspect,10D/1,false,true\nC2,A,2022-06-01,suspect,8G,false,false\n"
+    "C2,B,2022-06-01,victim,8G,false,false\n"
+)
 
 
 def folder(tmp_path, persons=PERSONS, events=EVENTS, engagement=None, encoding="utf-8"):
@@ -55,8 +57,11 @@ RECORDS_CASES = [
     ("month-first date", lambda t: folder(t, events=swap(EVENTS, "2022-10-01", "10/21/2022")), "10/21/2022"),
     ("bad sex", lambda t: folder(t, persons=swap(PERSONS, ",F\n", ",Q\n")), "Q"),
     ("blank person id", lambda t: folder(t, persons=PERSONS + ",2005-01-01,M\n"), "person_id"),
-    ("not utf-8", lambda t: folder(t, persons=PERSONS + "C,2005-01-01,M\n".replace("C", "Ç"), encoding="latin-1"),
-     "UTF-8"),
+    (
+        "not utf-8",
+        lambda t: folder(t, persons=PERSONS + "C,2005-01-01,M\n".replace("C", "Ç"), encoding="latin-1"),
+        "UTF-8",
+    ),
     ("engagement unknown person", lambda t: folder(t, engagement="person_id,engaged\nZ,true\n"), "Z"),
     ("engagement bad boolean", lambda t: folder(t, engagement="person_id,engaged\nA,sometimes\n"), "sometimes"),
     ("no such folder", lambda t: t / "nowhere", "nowhere"),
@@ -99,59 +104,200 @@ def first_row_swap(old, new):
         row = next(i for i, line in enumerate(lines) if old in line)
         lines[row] = lines[row].replace(old, new, 1)
         return "\n".join(lines) + "\n"
+
     return edit
 
 
 def analyse(records, allocation, tmp_path, *extra):
-    return ["analyse", "--records", str(records), "--allocation", str(allocation), "--out",
-            str(tmp_path / "results.csv"), "--resamples", "100", "--permutations", "100", *extra]
+    return [
+        "analyse",
+        "--records",
+        str(records),
+        "--allocation",
+        str(allocation),
+        "--out",
+        str(tmp_path / "results.csv"),
+        "--resamples",
+        "100",
+        "--permutations",
+        "100",
+        *extra,
+    ]
 
 
 ALLOCATION_CASES = [
-    ("allocation missing", lambda tr, t: ["verify", "--eligible", str(tr / "eligible.csv"), str(t / "absent.csv")],
-     "absent.csv"),
-    ("seal missing", lambda tr, t: ["verify", "--eligible", str(tr / "eligible.csv"),
-                                    str(allocation_variant(tr, t, seal=False))], "seal"),
-    ("seal corrupt", lambda tr, t: ["verify", "--eligible", str(tr / "eligible.csv"),
-                                    str(allocation_variant(tr, t, seal_text="{not json"))], "seal"),
-    ("bad arm", lambda tr, t: ["verify", "--eligible", str(tr / "eligible.csv"),
-                               str(allocation_variant(tr, t, first_row_swap(",control,", ",placebo,")))], "placebo"),
-    ("bad wave", lambda tr, t: ["verify", "--eligible", str(tr / "eligible.csv"),
-                                str(allocation_variant(tr, t, first_row_swap(",1,2023", ",x,2023")))], "wave"),
-    ("impossible randomisation date", lambda tr, t: [
-        "verify", "--eligible", str(tr / "eligible.csv"),
-        str(allocation_variant(tr, t, first_row_swap("2023-02-01", "2023-02-31")))], "2023-02-31"),
-    ("duplicate person in allocation", lambda tr, t: [
-        "verify", "--eligible", str(tr / "eligible.csv"),
-        str(allocation_variant(tr, t, lambda text: text + text.splitlines()[1] + "\n"))], "person_id"),
-    ("tampered row", lambda tr, t: ["verify", "--eligible", str(tr / "eligible.csv"),
-                                    str(allocation_variant(tr, t, first_row_swap(",control,", ",treatment,")))],
-     "does not hold"),
-    ("different eligible list", lambda tr, t: [
-        "verify", "--eligible", str(_shorter_eligible(tr, t)), str(tr / "allocation.csv")], "not the one sealed"),
-    ("allocation for other records", lambda tr, t: analyse(
-        _other_records(t), tr / "allocation.csv", t), "not in the records"),
-    ("follow-up beyond the data", lambda tr, t: analyse(
-        SHIPPED, tr / "allocation.csv", t, "--follow-up-months", "24"), "last recorded event"),
-    ("an arm with no one", lambda tr, t: analyse(
-        SHIPPED, allocation_variant(tr, t, lambda text: text.replace(",treatment,", ",control,")), t),
-     "treatment arm"),
-    ("negative harm weight", lambda tr, t: analyse(
-        SHIPPED, tr / "allocation.csv", t, "--harm-weights", str(_weights(t, "8G,-5\n"))), "-5"),
-    ("harm weights missing codes", lambda tr, t: analyse(
-        SHIPPED, tr / "allocation.csv", t, "--harm-weights", str(_weights(t, ""))), "weight"),
-    ("capacity above a stratum", lambda tr, t: [
-        "randomise", "--eligible", str(tr / "eligible.csv"), "--strata", "age_band", "--treat", "11-17=500",
-        "--treat", "18-25=25", "--seed", "1", "--date", "2023-02-01", "--out", str(t / "a.csv")], "capacity of 500"),
-    ("eligible list without the strata column", lambda tr, t: [
-        "randomise", "--eligible", str(_no_bands(tr, t)), "--strata", "age_band", "--treat", "11-17=20",
-        "--treat", "18-25=25", "--seed", "1", "--date", "2023-02-01", "--out", str(t / "a.csv")], "age_band"),
-    ("bad exclusion reason", lambda tr, t: [
-        "screen", "--records", str(SHIPPED), "--reference-date", "2023-02-01", "--out", str(t / "e.csv"),
-        "--exclusions", str(_exclusions(t))], "on holiday"),
-    ("report for other records", lambda tr, t: [
-        "report", "--records", str(_other_records(t)), "--allocation", str(tr / "allocation.csv"),
-        "--out", str(t / "r.html")], "not in the records"),
+    (
+        "allocation missing",
+        lambda tr, t: ["verify", "--eligible", str(tr / "eligible.csv"), str(t / "absent.csv")],
+        "absent.csv",
+    ),
+    (
+        "seal missing",
+        lambda tr, t: ["verify", "--eligible", str(tr / "eligible.csv"), str(allocation_variant(tr, t, seal=False))],
+        "seal",
+    ),
+    (
+        "seal corrupt",
+        lambda tr, t: [
+            "verify",
+            "--eligible",
+            str(tr / "eligible.csv"),
+            str(allocation_variant(tr, t, seal_text="{not json")),
+        ],
+        "seal",
+    ),
+    (
+        "bad arm",
+        lambda tr, t: [
+            "verify",
+            "--eligible",
+            str(tr / "eligible.csv"),
+            str(allocation_variant(tr, t, first_row_swap(",control,", ",placebo,"))),
+        ],
+        "placebo",
+    ),
+    (
+        "bad wave",
+        lambda tr, t: [
+            "verify",
+            "--eligible",
+            str(tr / "eligible.csv"),
+            str(allocation_variant(tr, t, first_row_swap(",1,2023", ",x,2023"))),
+        ],
+        "wave",
+    ),
+    (
+        "impossible randomisation date",
+        lambda tr, t: [
+            "verify",
+            "--eligible",
+            str(tr / "eligible.csv"),
+            str(allocation_variant(tr, t, first_row_swap("2023-02-01", "2023-02-31"))),
+        ],
+        "2023-02-31",
+    ),
+    (
+        "duplicate person in allocation",
+        lambda tr, t: [
+            "verify",
+            "--eligible",
+            str(tr / "eligible.csv"),
+            str(allocation_variant(tr, t, lambda text: text + text.splitlines()[1] + "\n")),
+        ],
+        "person_id",
+    ),
+    (
+        "tampered row",
+        lambda tr, t: [
+            "verify",
+            "--eligible",
+            str(tr / "eligible.csv"),
+            str(allocation_variant(tr, t, first_row_swap(",control,", ",treatment,"))),
+        ],
+        "does not hold",
+    ),
+    (
+        "different eligible list",
+        lambda tr, t: ["verify", "--eligible", str(_shorter_eligible(tr, t)), str(tr / "allocation.csv")],
+        "not the one sealed",
+    ),
+    (
+        "allocation for other records",
+        lambda tr, t: analyse(_other_records(t), tr / "allocation.csv", t),
+        "not in the records",
+    ),
+    (
+        "follow-up beyond the data",
+        lambda tr, t: analyse(SHIPPED, tr / "allocation.csv", t, "--follow-up-months", "24"),
+        "last recorded event",
+    ),
+    (
+        "an arm with no one",
+        lambda tr, t: analyse(
+            SHIPPED, allocation_variant(tr, t, lambda text: text.replace(",treatment,", ",control,")), t
+        ),
+        "treatment arm",
+    ),
+    (
+        "negative harm weight",
+        lambda tr, t: analyse(SHIPPED, tr / "allocation.csv", t, "--harm-weights", str(_weights(t, "8G,-5\n"))),
+        "-5",
+    ),
+    (
+        "harm weights missing codes",
+        lambda tr, t: analyse(SHIPPED, tr / "allocation.csv", t, "--harm-weights", str(_weights(t, ""))),
+        "weight",
+    ),
+    (
+        "capacity above a stratum",
+        lambda tr, t: [
+            "randomise",
+            "--eligible",
+            str(tr / "eligible.csv"),
+            "--strata",
+            "age_band",
+            "--treat",
+            "11-17=500",
+            "--treat",
+            "18-25=25",
+            "--seed",
+            "1",
+            "--date",
+            "2023-02-01",
+            "--out",
+            str(t / "a.csv"),
+        ],
+        "capacity of 500",
+    ),
+    (
+        "eligible list without the strata column",
+        lambda tr, t: [
+            "randomise",
+            "--eligible",
+            str(_no_bands(tr, t)),
+            "--strata",
+            "age_band",
+            "--treat",
+            "11-17=20",
+            "--treat",
+            "18-25=25",
+            "--seed",
+            "1",
+            "--date",
+            "2023-02-01",
+            "--out",
+            str(t / "a.csv"),
+        ],
+        "age_band",
+    ),
+    (
+        "bad exclusion reason",
+        lambda tr, t: [
+            "screen",
+            "--records",
+            str(SHIPPED),
+            "--reference-date",
+            "2023-02-01",
+            "--out",
+            str(t / "e.csv"),
+            "--exclusions",
+            str(_exclusions(t)),
+        ],
+        "on holiday",
+    ),
+    (
+        "report for other records",
+        lambda tr, t: [
+            "report",
+            "--records",
+            str(_other_records(t)),
+            "--allocation",
+            str(tr / "allocation.csv"),
+            "--out",
+            str(t / "r.html"),
+        ],
+        "not in the records",
+    ),
 ]
 
 

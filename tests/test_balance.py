@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from builders import event, make_records, person
+
 from fdkit import balance, eligibility
 from fdkit.randomise import Allocation
 
@@ -32,18 +32,28 @@ def test_age_on_takes_a_date_per_person():
 
 
 def test_balance_table_counts_prior_crimes_and_demographics():
-    persons = [person("T1", "2005-02-01", "M"), person("T2", "2008-02-01", "F"),
-               person("C1", "2005-02-01", "M"), person("C2", "2001-02-01", "M")]
+    persons = [
+        person("T1", "2005-02-01", "M"),
+        person("T2", "2008-02-01", "F"),
+        person("C1", "2005-02-01", "M"),
+        person("C2", "2001-02-01", "M"),
+    ]
     events = [
-        event("a", "T1", "2022-05-01", code="10D/1"),           # knife, in the 24 months before
-        event("b", "T1", "2020-05-01", code="10D/1"),           # too early: before the baseline window
-        event("c", "C1", "2022-05-01", code="8G"),              # violent
+        event("a", "T1", "2022-05-01", code="10D/1"),  # knife, in the 24 months before
+        event("b", "T1", "2020-05-01", code="10D/1"),  # too early: before the baseline window
+        event("c", "C1", "2022-05-01", code="8G"),  # violent
         event("d", "C2", "2022-05-01", code="8G", knife=True),  # violent and knife
     ]
     records = make_records(persons, events)
-    table = pd.DataFrame({"person_id": ["T1", "T2", "C1", "C2"], "stratum": ["all"] * 4,
-                          "arm": ["treatment", "treatment", "control", "control"], "wave": 1,
-                          "randomised_on": pd.Timestamp("2023-02-01")})
+    table = pd.DataFrame(
+        {
+            "person_id": ["T1", "T2", "C1", "C2"],
+            "stratum": ["all"] * 4,
+            "arm": ["treatment", "treatment", "control", "control"],
+            "wave": 1,
+            "randomised_on": pd.Timestamp("2023-02-01"),
+        }
+    )
     result = balance.balance_table(records, Allocation(table=table)).set_index("characteristic")
     assert result.loc["age (years)", "mean_treatment"] == pytest.approx((18 + 15) / 2)
     assert result.loc["age (years)", "mean_control"] == pytest.approx((18 + 22) / 2)

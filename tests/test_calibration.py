@@ -36,8 +36,10 @@ def effect_trials(population):
 
 def _redraws(trials, count=1000, seed=3):
     rng = np.random.default_rng(seed)
-    return (analysis.permutation_assignments(trials.treated, trials.strata, count, rng),
-            analysis.bootstrap_counts(trials.treated, trials.strata, count, rng))
+    return (
+        analysis.permutation_assignments(trials.treated, trials.strata, count, rng),
+        analysis.bootstrap_counts(trials.treated, trials.strata, count, rng),
+    )
 
 
 def test_simulated_effects_have_the_intended_size(effect_trials, null_trials):
@@ -51,8 +53,9 @@ def test_simulated_effects_have_the_intended_size(effect_trials, null_trials):
 @pytest.mark.parametrize("outcome", ["harm_suspect", "knife_suspect", "violence_suspect", "violence_victim"])
 def test_randomisation_inference_rejects_a_true_null_at_most_6_percent(null_trials, outcome):
     assignments, counts = _redraws(null_trials)
-    core = analysis.ratio_of_means_core(null_trials.follow_up[outcome], null_trials.treated, null_trials.strata,
-                                        assignments, counts)
+    core = analysis.ratio_of_means_core(
+        null_trials.follow_up[outcome], null_trials.treated, null_trials.strata, assignments, counts
+    )
     rate = (core["p_value"] < 0.05).mean()
     assert 0.035 <= rate <= 0.06, rate
 
@@ -72,8 +75,9 @@ def test_the_percentile_bootstrap_undercovers_at_this_size(effect_trials):
     """Documented, not endorsed: notebook 06 shows this. If it ever reaches 93%, update the docs."""
     assignments, counts = _redraws(effect_trials)
     for outcome in ("knife_suspect", "violence_suspect"):
-        core = analysis.ratio_of_means_core(effect_trials.follow_up[outcome], effect_trials.treated,
-                                            effect_trials.strata, assignments, counts)
+        core = analysis.ratio_of_means_core(
+            effect_trials.follow_up[outcome], effect_trials.treated, effect_trials.strata, assignments, counts
+        )
         coverage = ((core["ci_low"] <= TRUE_RATIO) & (core["ci_high"] >= TRUE_RATIO)).mean()
         assert 0.85 <= coverage < 0.94, (outcome, coverage)
 

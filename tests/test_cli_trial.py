@@ -11,22 +11,58 @@ from fdkit.analysis import RESULT_COLUMNS
 from fdkit.cli import build_parser, main
 
 SHIPPED = Path(__file__).resolve().parents[1] / "synthetic"
-RANDOMISE = ["--strata", "age_band", "--treat", "11-17=20", "--treat", "18-25=25", "--seed", "5", "--date", "2023-02-01"]
+RANDOMISE = [
+    "--strata",
+    "age_band",
+    "--treat",
+    "11-17=20",
+    "--treat",
+    "18-25=25",
+    "--seed",
+    "5",
+    "--date",
+    "2023-02-01",
+]
 
 
 @pytest.fixture()
 def eligible(tmp_path):
     out = tmp_path / "eligible.csv"
-    code = main(["screen", "--records", str(SHIPPED), "--reference-date", "2023-02-01", "--out", str(out),
-                 "--funnel-out", str(tmp_path / "funnel.csv")])
+    code = main(
+        [
+            "screen",
+            "--records",
+            str(SHIPPED),
+            "--reference-date",
+            "2023-02-01",
+            "--out",
+            str(out),
+            "--funnel-out",
+            str(tmp_path / "funnel.csv"),
+        ]
+    )
     assert code == 0
     return out
 
 
 def test_screen_writes_the_eligible_people_and_funnel(tmp_path, capsys):
     out = tmp_path / "eligible.csv"
-    assert main(["screen", "--records", str(SHIPPED), "--reference-date", "2023-02-01", "--out", str(out),
-                 "--funnel-out", str(tmp_path / "funnel.csv")]) == 0
+    assert (
+        main(
+            [
+                "screen",
+                "--records",
+                str(SHIPPED),
+                "--reference-date",
+                "2023-02-01",
+                "--out",
+                str(out),
+                "--funnel-out",
+                str(tmp_path / "funnel.csv"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     table = pd.read_csv(out)
     funnel = pd.read_csv(tmp_path / "funnel.csv")
@@ -68,22 +104,52 @@ def test_shuffled_eligible_rows_give_the_same_allocation(eligible, tmp_path):
 
 
 def test_bad_capacity_is_a_data_error_and_bad_usage_exits_2(eligible, tmp_path, capsys):
-    args = ["randomise", "--eligible", str(eligible), "--strata", "age_band", "--treat", "11-17=999",
-            "--treat", "18-25=25", "--seed", "5", "--date", "2023-02-01", "--out", str(tmp_path / "x.csv")]
+    args = [
+        "randomise",
+        "--eligible",
+        str(eligible),
+        "--strata",
+        "age_band",
+        "--treat",
+        "11-17=999",
+        "--treat",
+        "18-25=25",
+        "--seed",
+        "5",
+        "--date",
+        "2023-02-01",
+        "--out",
+        str(tmp_path / "x.csv"),
+    ]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "capacity of 999" in err and "Traceback" not in err
     with pytest.raises(SystemExit) as stop:
-        main(["randomise", "--eligible", str(eligible), "--treat", "11-17", "--seed", "1",
-              "--date", "2023-02-01", "--out", str(tmp_path / "y.csv")])
+        main(
+            [
+                "randomise",
+                "--eligible",
+                str(eligible),
+                "--treat",
+                "11-17",
+                "--seed",
+                "1",
+                "--date",
+                "2023-02-01",
+                "--out",
+                str(tmp_path / "y.csv"),
+            ]
+        )
     assert stop.value.code == 2
     with pytest.raises(SystemExit) as stop:
         main(["screen", "--records", str(SHIPPED), "--reference-date", "01/02/2023", "--out", "z.csv"])
     assert stop.value.code == 2
 
 
-@pytest.mark.parametrize("command", ["validate", "synth", "screen", "randomise", "verify", "analyse", "power",
-                                     "report", "pseudonymise", "workshop"])
+@pytest.mark.parametrize(
+    "command",
+    ["validate", "synth", "screen", "randomise", "verify", "analyse", "power", "report", "pseudonymise", "workshop"],
+)
 def test_every_command_shows_an_example_in_its_help(command):
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
     assert "example" in subparsers.choices[command].format_help()
@@ -91,15 +157,33 @@ def test_every_command_shows_an_example_in_its_help(command):
 
 def test_analyse_writes_the_results_table_and_frame(tmp_path, capsys):
     out, frame_out = tmp_path / "results.csv", tmp_path / "frame.csv"
-    code = main(["analyse", "--records", str(SHIPPED), "--allocation", str(SHIPPED / "allocation.csv"),
-                 "--out", str(out), "--frame-out", str(frame_out), "--seed", "1",
-                 "--resamples", "200", "--permutations", "200"])
+    code = main(
+        [
+            "analyse",
+            "--records",
+            str(SHIPPED),
+            "--allocation",
+            str(SHIPPED / "allocation.csv"),
+            "--out",
+            str(out),
+            "--frame-out",
+            str(frame_out),
+            "--seed",
+            "1",
+            "--resamples",
+            "200",
+            "--permutations",
+            "200",
+        ]
+    )
     assert code == 0
     results, frame = pd.read_csv(out), pd.read_csv(frame_out)
     assert list(results.columns) == [*RESULT_COLUMNS, "note"]
     assert set(results["subgroup"]) == {"all", "11-17", "18-25"}
     assert len(frame) == 148 and (frame["arm"] == "treatment").sum() == 45
-    harm = results[(results.outcome == "harm_suspect") & (results.subgroup == "all") & (results.method == "ratio_of_means")]
+    harm = results[
+        (results.outcome == "harm_suspect") & (results.subgroup == "all") & (results.method == "ratio_of_means")
+    ]
     treated = frame.loc[frame.arm == "treatment", "harm_suspect"].mean()
     control = frame.loc[frame.arm == "control", "harm_suspect"].mean()
     assert harm["pct_reduction"].item() == pytest.approx(100 * (1 - treated / control))
@@ -107,8 +191,19 @@ def test_analyse_writes_the_results_table_and_frame(tmp_path, capsys):
 
 
 def test_analyse_can_report_the_randomisation_interval(tmp_path):
-    common = ["analyse", "--records", str(SHIPPED), "--allocation", str(SHIPPED / "allocation.csv"), "--seed", "1",
-              "--resamples", "200", "--permutations", "200"]
+    common = [
+        "analyse",
+        "--records",
+        str(SHIPPED),
+        "--allocation",
+        str(SHIPPED / "allocation.csv"),
+        "--seed",
+        "1",
+        "--resamples",
+        "200",
+        "--permutations",
+        "200",
+    ]
     assert main([*common, "--out", str(tmp_path / "b.csv")]) == 0
     assert main([*common, "--out", str(tmp_path / "r.csv"), "--interval", "randomisation"]) == 0
     key = ["outcome", "subgroup", "method"]
@@ -120,8 +215,19 @@ def test_analyse_can_report_the_randomisation_interval(tmp_path):
 
 
 def test_analyse_refuses_a_follow_up_beyond_the_records(tmp_path, capsys):
-    code = main(["analyse", "--records", str(SHIPPED), "--allocation", str(SHIPPED / "allocation.csv"),
-                 "--out", str(tmp_path / "r.csv"), "--follow-up-months", "18"])
+    code = main(
+        [
+            "analyse",
+            "--records",
+            str(SHIPPED),
+            "--allocation",
+            str(SHIPPED / "allocation.csv"),
+            "--out",
+            str(tmp_path / "r.csv"),
+            "--follow-up-months",
+            "18",
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "follow-up ends after the last recorded event" in err and "Traceback" not in err
@@ -129,18 +235,61 @@ def test_analyse_refuses_a_follow_up_beyond_the_records(tmp_path, capsys):
 
 def test_power_writes_the_diagnosis_with_the_named_columns(tmp_path, capsys):
     out = tmp_path / "power.csv"
-    code = main(["power", "--n-treated", "45,90", "--n-control", "105,210", "--reduction", "0,54",
-                 "--sims", "50", "--seed", "1", "--out", str(out), "--permutations", "200"])
+    code = main(
+        [
+            "power",
+            "--n-treated",
+            "45,90",
+            "--n-control",
+            "105,210",
+            "--reduction",
+            "0,54",
+            "--sims",
+            "50",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--permutations",
+            "200",
+        ]
+    )
     assert code == 0
     table = pd.read_csv(out)
-    assert list(table.columns) == ["n_treated", "n_control", "reduction", "method", "power", "bias", "rmse",
-                                   "coverage", "type_s", "type_m"]
+    assert list(table.columns) == [
+        "n_treated",
+        "n_control",
+        "reduction",
+        "method",
+        "power",
+        "bias",
+        "rmse",
+        "coverage",
+        "type_s",
+        "type_m",
+    ]
     assert table[["n_treated", "n_control", "reduction"]].values.tolist() == [
-        [45, 105, 0.0], [45, 105, 54.0], [90, 210, 0.0], [90, 210, 54.0]]
+        [45, 105, 0.0],
+        [45, 105, 54.0],
+        [90, 210, 0.0],
+        [90, 210, 54.0],
+    ]
     assert table.loc[table.reduction == 0, "type_m"].isna().all()
 
 
 def test_power_rejects_unpaired_sizes(tmp_path):
     with pytest.raises(SystemExit) as stop:
-        main(["power", "--n-treated", "45,90", "--n-control", "105", "--reduction", "54", "--out", str(tmp_path / "p.csv")])
+        main(
+            [
+                "power",
+                "--n-treated",
+                "45,90",
+                "--n-control",
+                "105",
+                "--reduction",
+                "54",
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
     assert stop.value.code == 2

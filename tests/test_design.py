@@ -15,11 +15,12 @@ def population():
 
 def test_summary_by_hand():
     spec = design.Design(size={"a": (2, 2)}, reduction=50)
-    row = design._summary("m", spec, np.array([60.0, -20, 80, 10]), np.array([0.01, 0.02, 0.5, 0.04]),
-                          np.array([1.0, 0.0, 1.0, 1.0]))
+    row = design._summary(
+        "m", spec, np.array([60.0, -20, 80, 10]), np.array([0.01, 0.02, 0.5, 0.04]), np.array([1.0, 0.0, 1.0, 1.0])
+    )
     assert row["power"] == 0.75 and row["coverage"] == 0.75
     assert row["bias"] == pytest.approx(32.5 - 50) and row["rmse"] == pytest.approx(np.sqrt(1875))
-    assert row["type_s"] == pytest.approx(1 / 3)            # -20 is significant with the wrong sign
+    assert row["type_s"] == pytest.approx(1 / 3)  # -20 is significant with the wrong sign
     assert row["type_m"] == pytest.approx((60 + 20 + 10) / 3 / 50)
 
 
@@ -34,8 +35,10 @@ def test_episodes_are_the_generators_eligible_people():
     population = design.build_superpopulation(towns=(4,), reference_dates=("2022-02-01",))
     expected = eligibility.screen(synth.generate(seed=4).records, "2022-02-01").eligible
     assert sorted(population.episodes["person_id"]) == sorted(expected["person_id"])
-    assert (population.episodes.set_index("person_id")["stratum"]
-            == expected.set_index("person_id")["age_band"].reindex(population.episodes["person_id"])).all()
+    assert (
+        population.episodes.set_index("person_id")["stratum"]
+        == expected.set_index("person_id")["age_band"].reindex(population.episodes["person_id"])
+    ).all()
 
 
 def test_primary_analysis_is_calibrated_under_no_effect(population):

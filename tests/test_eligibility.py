@@ -7,10 +7,10 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
+from builders import event, make_records, person
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builders import event, make_records, person
 from fdkit import eligibility
 from fdkit.eligibility import EligibilityRule, screen
 
@@ -33,8 +33,8 @@ def knife_and_violence(pid, knife_date="2022-10-01", other_date="2022-06-01"):
     ("date_of_birth", "eligible"),
     [
         ("2012-02-02", False),  # turns 11 the day after the reference date: aged 10
-        ("2012-02-01", True),   # 11th birthday on the reference date
-        ("1997-02-02", True),   # 25, turns 26 tomorrow
+        ("2012-02-01", True),  # 11th birthday on the reference date
+        ("1997-02-02", True),  # 25, turns 26 tomorrow
         ("1997-02-01", False),  # 26th birthday on the reference date
     ],
 )
@@ -105,8 +105,11 @@ def test_knife_flag_makes_a_violent_crime_a_knife_offence():
 
 
 def test_non_violent_second_crime_does_not_qualify():
-    events = [event("K", "A", "2022-10-01", code="10D/1"), event("T", "A", "2022-09-01", code="46"),
-              event("H", "A", "2022-08-01", code="8L")]
+    events = [
+        event("K", "A", "2022-10-01", code="10D/1"),
+        event("T", "A", "2022-09-01", code="46"),
+        event("H", "A", "2022-08-01", code="8L"),
+    ]
     assert eligible_ids([person("A", "2005-01-01")], events) == []
 
 
@@ -116,14 +119,18 @@ def test_victim_role_does_not_count():
 
 
 def test_police_initiated_events_count():
-    events = [event("K", "A", "2022-10-01", code="10D/1", police_initiated=True),
-              event("V", "A", "2022-06-01", code="8G")]
+    events = [
+        event("K", "A", "2022-10-01", code="10D/1", police_initiated=True),
+        event("V", "A", "2022-06-01", code="8G"),
+    ]
     assert eligible_ids([person("A", "2005-01-01")], events) == ["A"]
 
 
 def test_a_crime_counts_once_even_when_the_person_is_also_its_victim():
-    events = [event("F", "A", "2022-10-01", code="8G", knife=True),
-              event("F", "A", "2022-10-01", code="8G", knife=True, role="victim")]
+    events = [
+        event("F", "A", "2022-10-01", code="8G", knife=True),
+        event("F", "A", "2022-10-01", code="8G", knife=True, role="victim"),
+    ]
     result = screen(make_records([person("A", "2005-01-01")], events), R)
     assert result.eligible.empty
 
@@ -141,10 +148,20 @@ def test_the_rule_is_data():
 
 
 def test_funnel_counts_every_person_and_exclusion():
-    persons = [person("A", "2005-01-01"), person("B", "2005-01-01"), person("C", "1980-01-01"),
-               person("D", "2005-01-01"), person("E", "2005-01-01")]
-    events = (knife_and_violence("A") + knife_and_violence("B") + knife_and_violence("C")
-              + [event("K-D", "D", "2022-10-01", code="10D/1")] + knife_and_violence("E"))
+    persons = [
+        person("A", "2005-01-01"),
+        person("B", "2005-01-01"),
+        person("C", "1980-01-01"),
+        person("D", "2005-01-01"),
+        person("E", "2005-01-01"),
+    ]
+    events = (
+        knife_and_violence("A")
+        + knife_and_violence("B")
+        + knife_and_violence("C")
+        + [event("K-D", "D", "2022-10-01", code="10D/1")]
+        + knife_and_violence("E")
+    )
     exclusions = pd.DataFrame({"person_id": ["B", "C"], "reason": ["in custody", "deceased"]})
     result = screen(make_records(persons, events), R, exclusions=exclusions)
     funnel = result.funnel.set_index("description")
@@ -156,8 +173,11 @@ def test_funnel_counts_every_person_and_exclusion():
 
 def test_unknown_exclusion_reason_is_an_error():
     with pytest.raises(ValueError, match="exclusion reasons"):
-        screen(make_records([person("A", "2005-01-01")], knife_and_violence("A")), R,
-               exclusions=pd.DataFrame({"person_id": ["A"], "reason": ["on holiday"]}))
+        screen(
+            make_records([person("A", "2005-01-01")], knife_and_violence("A")),
+            R,
+            exclusions=pd.DataFrame({"person_id": ["A"], "reason": ["on holiday"]}),
+        )
 
 
 # ------------------------------------------------------- brute force, by hypothesis
@@ -179,13 +199,25 @@ def brute_force(persons, events, reference: date) -> list[str]:
         age = reference.year - dob.year - ((reference.month, reference.day) < (dob.month, dob.day))
         if not 11 <= age <= 25:
             continue
-        mine = [e for e in events if e["person_id"] == p["person_id"] and e["role"] == "suspect"
-                and date.fromisoformat(e["offence_date"]) <= reference]
-        knife = {e["crime_id"] for e in mine if (e["offence_code"] in KNIFE_CODES or e["knife"])
-                 and date.fromisoformat(e["offence_date"]) >= months_before(reference, 12)}
-        other = {e["crime_id"] for e in mine
-                 if (e["offence_code"] in KNIFE_CODES | VIOLENT_CODES | SEXUAL_CODES or e["knife"])
-                 and date.fromisoformat(e["offence_date"]) >= months_before(reference, 24)}
+        mine = [
+            e
+            for e in events
+            if e["person_id"] == p["person_id"]
+            and e["role"] == "suspect"
+            and date.fromisoformat(e["offence_date"]) <= reference
+        ]
+        knife = {
+            e["crime_id"]
+            for e in mine
+            if (e["offence_code"] in KNIFE_CODES or e["knife"])
+            and date.fromisoformat(e["offence_date"]) >= months_before(reference, 12)
+        }
+        other = {
+            e["crime_id"]
+            for e in mine
+            if (e["offence_code"] in KNIFE_CODES | VIOLENT_CODES | SEXUAL_CODES or e["knife"])
+            and date.fromisoformat(e["offence_date"]) >= months_before(reference, 24)
+        }
         if any(a != b for a in knife for b in other):
             chosen.append(p["person_id"])
     return sorted(chosen)
@@ -210,7 +242,7 @@ def records_strategy(draw):
     n_people = draw(st.integers(1, 4))
     persons = [person(f"P{i}", draw(birthdays)) for i in range(n_people)]
     events, used = [], set()
-    for k in range(draw(st.integers(0, 12))):
+    for _ in range(draw(st.integers(0, 12))):
         pid = f"P{draw(st.integers(0, n_people - 1))}"
         crime = f"C{draw(st.integers(0, 6))}"  # few crime ids, so crimes are shared across rows
         role = draw(st.sampled_from(["suspect", "suspect", "victim"]))
@@ -218,8 +250,9 @@ def records_strategy(draw):
             continue
         used.add((crime, pid, role))
         code = draw(st.sampled_from(sorted(KNIFE_CODES | VIOLENT_CODES | SEXUAL_CODES | {"46", "8L", "92E"})))
-        events.append(event(crime, pid, draw(st.one_of(near_edge, any_date)), code=code, role=role,
-                            knife=draw(st.booleans())))
+        events.append(
+            event(crime, pid, draw(st.one_of(near_edge, any_date)), code=code, role=role, knife=draw(st.booleans()))
+        )
     return persons, events
 
 
@@ -232,7 +265,8 @@ def test_screen_agrees_with_brute_force(data):
 
 
 def test_codes_missing_from_the_lookup_stop_the_screen_instead_of_counting_as_nothing():
-    records = make_records([person("A", "2005-01-01")], knife_and_violence("A") + [
-        event("X", "A", "2022-07-01", code="ZZ9")])
+    records = make_records(
+        [person("A", "2005-01-01")], knife_and_violence("A") + [event("X", "A", "2022-07-01", code="ZZ9")]
+    )
     with pytest.raises(ValueError, match="ZZ9"):
         screen(records, R)

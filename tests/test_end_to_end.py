@@ -14,28 +14,92 @@ def test_synth_validate_screen_randomise_verify_analyse_report(tmp_path, capsys)
     assert main(["synth", "--out", str(records)]) == 0
     assert main(["validate", str(records)]) == 0
     eligible, funnel = tmp_path / "eligible.csv", tmp_path / "funnel.csv"
-    assert main(["screen", "--records", str(records), "--reference-date", "2023-02-01",
-                 "--out", str(eligible), "--funnel-out", str(funnel)]) == 0
+    assert (
+        main(
+            [
+                "screen",
+                "--records",
+                str(records),
+                "--reference-date",
+                "2023-02-01",
+                "--out",
+                str(eligible),
+                "--funnel-out",
+                str(funnel),
+            ]
+        )
+        == 0
+    )
     allocation = tmp_path / "allocation.csv"
-    assert main(["randomise", "--eligible", str(eligible), "--strata", "age_band", "--treat", "11-17=20",
-                 "--treat", "18-25=25", "--seed", "99", "--date", "2023-02-01", "--out", str(allocation)]) == 0
+    assert (
+        main(
+            [
+                "randomise",
+                "--eligible",
+                str(eligible),
+                "--strata",
+                "age_band",
+                "--treat",
+                "11-17=20",
+                "--treat",
+                "18-25=25",
+                "--seed",
+                "99",
+                "--date",
+                "2023-02-01",
+                "--out",
+                str(allocation),
+            ]
+        )
+        == 0
+    )
     assert main(["verify", "--eligible", str(eligible), str(allocation)]) == 0
     results = tmp_path / "results.csv"
-    assert main(["analyse", "--records", str(records), "--allocation", str(allocation), "--out", str(results),
-                 "--resamples", "200", "--permutations", "200"]) == 0
+    assert (
+        main(
+            [
+                "analyse",
+                "--records",
+                str(records),
+                "--allocation",
+                str(allocation),
+                "--out",
+                str(results),
+                "--resamples",
+                "200",
+                "--permutations",
+                "200",
+            ]
+        )
+        == 0
+    )
     page = tmp_path / "report.html"
-    assert main(["report", "--records", str(records), "--allocation", str(allocation), "--funnel", str(funnel),
-                 "--out", str(page)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--records",
+                str(records),
+                "--allocation",
+                str(allocation),
+                "--funnel",
+                str(funnel),
+                "--out",
+                str(page),
+            ]
+        )
+        == 0
+    )
 
     html = page.read_text()
     assert "<script" not in html.lower() and not re.search(r'(src|href)="https?:', html)
-    assert html.count("data:image/png;base64") >= 3                    # CONSORT, balance, forest plot
+    assert html.count("data:image/png;base64") >= 3  # CONSORT, balance, forest plot
     for heading in ("Flow of people through the trial", "Balance at baseline", "Results", "Software"):
         assert heading in html
     assert "What you will learn" not in html and "Exercise" not in html  # the lesson cells are left out
     allocated = pd.read_csv(allocation)
     n_control = int((allocated["arm"] == "control").sum())
-    assert f"<td>{n_control}</td>" in html                              # the results table's arm sizes
+    assert f"<td>{n_control}</td>" in html  # the results table's arm sizes
     assert "allocation file unchanged since it was sealed: yes" in html
     table = pd.read_csv(results)
     harm = table[(table.outcome == "harm_suspect") & (table.subgroup == "all") & (table.method == "ratio_of_means")]

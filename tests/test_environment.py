@@ -34,7 +34,7 @@ def conda_pins() -> dict[str, str]:
 
 def constraint_pins() -> dict[str, str]:
     lines = (ROOT / "constraints.txt").read_text().splitlines()
-    return {normalise(n): v for n, v in (l.split("==") for l in lines if l and not l.startswith("#"))}
+    return {normalise(n): v for n, v in (line.split("==") for line in lines if line and not line.startswith("#"))}
 
 
 def test_environment_yml_lists_the_same_packages_as_pyproject():

@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from builders import event, make_records, person
 from openpyxl import Workbook
 
-from builders import event, make_records, person
 from fdkit import harm, offences
 from fdkit.records import FdkitDataError
 
@@ -265,7 +265,10 @@ def test_bad_scores_and_repeated_codes_are_reported_by_sheet_row(tmp_path):
     with pytest.raises(FdkitDataError) as caught:
         harm.read_cchi_workbook(path)
     text = str(caught.value)
-    assert "cchi.xlsx [CCHI 2021 values sheet], column CCHI score, sheet row 6: CCHI scores that are not numbers: 'n/a'" in text
+    assert (
+        "cchi.xlsx [CCHI 2021 values sheet], column CCHI score, sheet row 6: CCHI scores that are not numbers: 'n/a'"
+        in text
+    )
     assert "sheet row 7: negative CCHI scores: '-4'" in text
     assert "column Home Office classification, sheet rows 6, 7: repeated" in text
 
@@ -295,7 +298,9 @@ def test_candidate_mapping_pairs_kit_codes_with_official_codes_of_their_class(tm
 
 def test_a_mapping_keys_the_official_table_by_kit_codes(tmp_path):
     workbook = make_workbook(tmp_path / "cchi.xlsx")
-    mapping = write(tmp_path, "official_code,offence_code\n001/00,1\n008/06,8G\n010/03,10D/1\n010/04,10D/2\n", "map.csv")
+    mapping = write(
+        tmp_path, "official_code,offence_code\n001/00,1\n008/06,8G\n010/03,10D/1\n010/04,10D/2\n", "map.csv"
+    )
     table = harm.read_cchi_workbook(workbook, mapping=mapping)
     assert table["offence_code"].tolist() == ["1", "8G", "10D/1", "10D/2"]
     assert table["weight"].tolist() == [5475.0, 200.0, 120.0, 182.0]
@@ -452,7 +457,9 @@ def test_vectorised_scoring_agrees_with_a_plain_loop():
             "police_initiated": rng.random(n) < 0.2,
         }
     )
-    start = pd.Series(pd.Timestamp("2022-06-01") + pd.to_timedelta(rng.integers(0, 200, 8), unit="D"), index=list("ABCDEFGH"))
+    start = pd.Series(
+        pd.Timestamp("2022-06-01") + pd.to_timedelta(rng.integers(0, 200, 8), unit="D"), index=list("ABCDEFGH")
+    )
     end = start + pd.DateOffset(months=12)
     result = harm.score(events, WEIGHTS, start=start, end=end)
     weight = dict(zip(WEIGHTS["offence_code"], WEIGHTS["weight"]))
@@ -465,7 +472,9 @@ def test_vectorised_scoring_agrees_with_a_plain_loop():
             & (events["offence_date"] >= start[who])
             & (events["offence_date"] < end[who])
         ]
-        expected[who] = sum(max(weight[code] for code in crime["offence_code"]) for _, crime in mine.groupby("crime_id"))
+        expected[who] = sum(
+            max(weight[code] for code in crime["offence_code"]) for _, crime in mine.groupby("crime_id")
+        )
     assert result.to_dict() == pytest.approx(expected)
 
 

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -118,18 +118,24 @@ def _write_kernelspec(data_dir: Path) -> None:
     """A kernelspec that runs the kernel with the interpreter running the tests."""
     spec = data_dir / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "fdkit test (this Python)",
-        "language": "python",
-        "metadata": {"debugger": False},
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "fdkit test (this Python)",
+                "language": "python",
+                "metadata": {"debugger": False},
+            }
+        )
+    )
 
 
 def _start(tmp: Path, root: Path, env: dict, attempt: int) -> Server:
     port, token = _free_port(), secrets.token_hex(24)
     command = [
-        sys.executable, "-m", "jupyter_server",
+        sys.executable,
+        "-m",
+        "jupyter_server",
         "--no-browser",
         f"--ServerApp.ip={HOST}",
         f"--ServerApp.port={port}",
@@ -141,8 +147,9 @@ def _start(tmp: Path, root: Path, env: dict, attempt: int) -> Server:
         command.append("--allow-root")
     log = tmp / f"server-{attempt}.log"
     with open(log, "wb") as log_file:  # a file, not a pipe: a full pipe would block the server
-        process = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
+        )
     return Server(f"http://{HOST}:{port}", token, root, process, log)
 
 
@@ -217,7 +224,7 @@ def _execute_request(code: str, session: str) -> dict:
             "msg_type": "execute_request",
             "session": session,
             "username": "fdkit-test",
-            "date": datetime.now(timezone.utc).isoformat(),
+            "date": datetime.now(UTC).isoformat(),
             "version": "5.3",
         },
         "parent_header": {},
@@ -250,7 +257,7 @@ async def _execute(ws, code: str, session: str) -> dict:
             raise AssertionError(f"no execute_reply/idle within {REPLY_TIMEOUT} s for {code!r}; so far {got}")
         try:
             raw = await asyncio.wait_for(ws.read_message(), remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
         if raw is None:
             raise AssertionError(f"kernel websocket closed while running {code!r}; so far {got}")
@@ -277,8 +284,12 @@ async def _execute(ws, code: str, session: str) -> dict:
 async def _run_cells(server: Server, kernel_id: str, cells: list[str]) -> list[dict]:
     session = uuid.uuid4().hex
     url = server.url.replace("http://", "ws://", 1) + f"/api/kernels/{kernel_id}/channels?session_id={session}"
-    request = HTTPRequest(url, headers={"Authorization": f"token {server.token}"},
-                          connect_timeout=HTTP_TIMEOUT, request_timeout=HTTP_TIMEOUT)
+    request = HTTPRequest(
+        url,
+        headers={"Authorization": f"token {server.token}"},
+        connect_timeout=HTTP_TIMEOUT,
+        request_timeout=HTTP_TIMEOUT,
+    )
     ws = await asyncio.wait_for(websocket_connect(request), HTTP_TIMEOUT)
     try:
         return [await _execute(ws, code, session) for code in cells]
@@ -301,8 +312,9 @@ def test_a_jupyter_server_runs_a_notebook_that_screens_records(jupyter_server):
     # Write the notebook through the contents API and read it back.
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in CELLS])
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "fdkit test", "language": "python"}
-    status, saved = server.request("PUT", f"/api/contents/{NOTEBOOK}",
-                                   {"type": "notebook", "format": "json", "content": notebook})
+    status, saved = server.request(
+        "PUT", f"/api/contents/{NOTEBOOK}", {"type": "notebook", "format": "json", "content": notebook}
+    )
     assert status == 201, saved
     assert (server.root / NOTEBOOK).is_file()
     status, listing = server.request("GET", "/api/contents")

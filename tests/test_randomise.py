@@ -26,8 +26,15 @@ def cohort(n_young=60, n_old=90, prefix="P"):
 
 def trial_allocation(eligible=None, seed=7, **kwargs):
     eligible = cohort() if eligible is None else eligible
-    return allocate(eligible, seed=seed, randomised_on="2023-02-01", strata="age_band", capacities=TRIAL,
-                    sealed_at="2023-02-01T09:00:00+00:00", **kwargs)
+    return allocate(
+        eligible,
+        seed=seed,
+        randomised_on="2023-02-01",
+        strata="age_band",
+        capacities=TRIAL,
+        sealed_at="2023-02-01T09:00:00+00:00",
+        **kwargs,
+    )
 
 
 def test_stratified_treats_exactly_the_capacity_in_each_stratum():
@@ -93,8 +100,14 @@ def test_duplicate_and_blank_ids_are_refused():
 def test_a_later_wave_never_re_randomises_anyone():
     first = trial_allocation()
     grown = pd.concat([cohort(), cohort(10, 12, prefix="Q")], ignore_index=True)
-    second = allocate(grown, seed=8, randomised_on="2023-08-01", strata="age_band",
-                      capacities={"11-17": 3, "18-25": 4}, previous=first)
+    second = allocate(
+        grown,
+        seed=8,
+        randomised_on="2023-08-01",
+        strata="age_band",
+        capacities={"11-17": 3, "18-25": 4},
+        previous=first,
+    )
     earlier = second.table[second.table["wave"] == 1].reset_index(drop=True)
     pd.testing.assert_frame_equal(earlier, first.table)
     new = second.table[second.table["wave"] == 2]
@@ -153,8 +166,15 @@ def test_a_different_eligible_list_is_reported(tmp_path):
 def test_waves_verify_with_one_eligible_list_each(tmp_path):
     first_list, second_list = cohort(), pd.concat([cohort(), cohort(10, 12, prefix="Q")], ignore_index=True)
     first = trial_allocation(first_list)
-    both = allocate(second_list, seed=8, randomised_on="2023-08-01", strata="age_band",
-                    capacities={"11-17": 3, "18-25": 4}, previous=first, sealed_at="2023-08-01T09:00:00+00:00")
+    both = allocate(
+        second_list,
+        seed=8,
+        randomised_on="2023-08-01",
+        strata="age_band",
+        capacities={"11-17": 3, "18-25": 4},
+        previous=first,
+        sealed_at="2023-08-01T09:00:00+00:00",
+    )
     path, _ = write_allocation(both, tmp_path / "allocation-wave2.csv")
     assert verify(path, [first_list, second_list]).ok
     assert not verify(path, [first_list]).ok

@@ -110,9 +110,7 @@ def test_records_repr_gives_counts(make_folder):
 def test_missing_folder(tmp_path):
     error = load_error(tmp_path / "nowhere")
 
-    assert str(error) == (
-        f"1 problem in records folder '{tmp_path / 'nowhere'}':\n- folder not found"
-    )
+    assert str(error) == (f"1 problem in records folder '{tmp_path / 'nowhere'}':\n- folder not found")
 
 
 def test_missing_file_is_reported_alongside_other_files_problems(make_folder):
@@ -134,9 +132,7 @@ def test_missing_required_column_names_it_and_the_columns_found(make_folder):
 
     message = str(load_error(make_folder(persons=persons)))
 
-    assert "- persons.csv: missing required column date_of_birth (found: person_id, dob, sex)" in (
-        message
-    )
+    assert "- persons.csv: missing required column date_of_birth (found: person_id, dob, sex)" in (message)
 
 
 def test_zero_byte_file_is_empty(make_folder):
@@ -163,9 +159,7 @@ def test_file_that_is_not_utf8_is_reported(make_folder):
 
 
 def test_duplicate_person_id_lists_ids_and_lines(make_folder):
-    persons = persons_with(
-        "P1,1990-05-01,M", "P2,2001-11-21,F", "P1,1990-05-01,M", "P3,1985-01-30,"
-    )
+    persons = persons_with("P1,1990-05-01,M", "P2,2001-11-21,F", "P1,1990-05-01,M", "P3,1985-01-30,")
     folder = make_folder(persons=persons)
 
     message = str(load_error(folder))
@@ -178,15 +172,11 @@ def test_duplicate_person_id_lists_ids_and_lines(make_folder):
 
 
 def test_blank_person_id(make_folder):
-    persons = persons_with(
-        "P1,1990-05-01,M", ",2001-11-21,F", "P2,2001-11-21,F", "P3,1985-01-30,"
-    )
+    persons = persons_with("P1,1990-05-01,M", ",2001-11-21,F", "P2,2001-11-21,F", "P3,1985-01-30,")
 
     message = str(load_error(make_folder(persons=persons)))
 
-    assert (
-        "- persons.csv, column person_id, line 3: blank values (every row needs a person_id)"
-    ) in message
+    assert ("- persons.csv, column person_id, line 3: blank values (every row needs a person_id)") in message
 
 
 def test_duplicate_crime_person_and_role(make_folder):
@@ -214,9 +204,7 @@ def test_event_for_unknown_person_lists_ids_and_lines(make_folder):
 
     message = str(load_error(make_folder(events=events)))
 
-    assert (
-        "- events.csv, column person_id, lines 3, 4, 5: people not in persons.csv: 'P7', 'P8'"
-    ) in message
+    assert ("- events.csv, column person_id, lines 3, 4, 5: people not in persons.csv: 'P7', 'P8'") in message
 
 
 # --- dates -------------------------------------------------------------------------------
@@ -228,8 +216,7 @@ def test_unparseable_date(make_folder):
     message = str(load_error(make_folder(persons=persons)))
 
     assert (
-        "- persons.csv, column date_of_birth, line 3: not dates: 'last tuesday' "
-        "(expected ISO dates YYYY-MM-DD)"
+        "- persons.csv, column date_of_birth, line 3: not dates: 'last tuesday' (expected ISO dates YYYY-MM-DD)"
     ) in message
 
 
@@ -281,9 +268,7 @@ def test_day_first_dates_are_rejected_with_the_hint(make_folder, day_first):
 
 def test_day_first_dates_are_read_when_asked(make_folder):
     persons = persons_with("P1,01/05/1990,M", "P2,21-11-2001,F", "P3,1985-01-30,")
-    events = events_with(
-        "C1,P1,21/11/2024,suspect,8G,false,false", "C2,P2,1/2/2023 10:30,victim,8G,false,false"
-    )
+    events = events_with("C1,P1,21/11/2024,suspect,8G,false,false", "C2,P2,1/2/2023 10:30,victim,8G,false,false")
 
     records = load_records(make_folder(persons=persons, events=events), dayfirst=True)
 
@@ -347,9 +332,7 @@ def test_any_real_date_reads_back_in_iso_and_day_first_form(day):
 
 
 def test_role_other_than_suspect_or_victim(make_folder):
-    events = events_with(
-        "C1,P1,2020-03-01,Suspect,8G,false,false", "C2,P1,2020-03-01,witness,8G,false,false"
-    )
+    events = events_with("C1,P1,2020-03-01,Suspect,8G,false,false", "C2,P1,2020-03-01,witness,8G,false,false")
 
     message = str(load_error(make_folder(events=events)))
 
@@ -365,8 +348,7 @@ def test_sex_outside_f_m_x_or_blank(make_folder):
     message = str(load_error(make_folder(persons=persons)))
 
     assert (
-        "- persons.csv, column sex, line 2: values not allowed: 'Male' "
-        "(expected one of 'F', 'M', 'X', (blank))"
+        "- persons.csv, column sex, line 2: values not allowed: 'Male' (expected one of 'F', 'M', 'X', (blank))"
     ) in message
 
 
@@ -414,8 +396,7 @@ FALSE_SPELLINGS = "false FALSE False f F 0 N n no NO No".split()
 
 @pytest.mark.parametrize(
     ("spelling", "value"),
-    [(spelling, True) for spelling in TRUE_SPELLINGS]
-    + [(spelling, False) for spelling in FALSE_SPELLINGS],
+    [(spelling, True) for spelling in TRUE_SPELLINGS] + [(spelling, False) for spelling in FALSE_SPELLINGS],
 )
 def test_boolean_spellings_are_accepted(make_folder, spelling, value):
     events = events_with(f"C1,P1,2020-03-01,suspect,8G,{spelling},{spelling}")
@@ -450,8 +431,7 @@ def test_engagement_for_unknown_or_repeated_people(make_folder):
     message = str(load_error(make_folder(engagement=engagement)))
 
     assert (
-        "- engagement.csv, column person_id, lines 2, 4: repeated values: 'P1' "
-        "(each must appear only once)"
+        "- engagement.csv, column person_id, lines 2, 4: repeated values: 'P1' (each must appear only once)"
     ) in message
     assert "- engagement.csv, column person_id, line 3: people not in persons.csv: 'P9'" in message
 
@@ -494,13 +474,7 @@ def test_long_lists_are_capped_and_the_total_given(make_folder):
 
 
 def test_line_numbers_count_blank_lines_and_values_spanning_lines(make_folder):
-    persons = (
-        "person_id,date_of_birth,sex,note\n"
-        'P1,1990-05-01,M,"two\nlines"\n'
-        "\n"
-        "P2,2001-11-21,Q,\n"
-        "P3,1985-01-30,,\n"
-    )
+    persons = 'person_id,date_of_birth,sex,note\nP1,1990-05-01,M,"two\nlines"\n\nP2,2001-11-21,Q,\nP3,1985-01-30,,\n'
 
     message = str(load_error(make_folder(persons=persons)))
 
@@ -542,8 +516,7 @@ def test_read_table_missing_file_says_what_was_expected(tmp_path):
         read_table(tmp_path / "harm.csv", required=("code", "weight"))
 
     assert str(caught.value).endswith(
-        "- harm.csv: file not found; expected a CSV file with a header row and the columns "
-        "code, weight"
+        "- harm.csv: file not found; expected a CSV file with a header row and the columns code, weight"
     )
 
 
@@ -617,10 +590,8 @@ def test_validate_frames_accepts_missing_sex(make_folder):
 
 
 def test_write_then_load_round_trips(make_folder, tmp_path):
-    persons = "person_id,name,date_of_birth,sex\nP1,\"Lee, Ann\",1990-05-01,M\nP2,,2001-11-21,\n"
-    events = events_with(
-        "C2,P2,2021-07-15,suspect,10D/1,Y,1", "C1,P1,2020-03-01,victim,8G,no,FALSE"
-    )
+    persons = 'person_id,name,date_of_birth,sex\nP1,"Lee, Ann",1990-05-01,M\nP2,,2001-11-21,\n'
+    events = events_with("C2,P2,2021-07-15,suspect,10D/1,Y,1", "C1,P1,2020-03-01,victim,8G,no,FALSE")
     records = load_records(make_folder(persons=persons, events=events, engagement=ENGAGEMENT))
 
     written = write_records(records, tmp_path / "out")
@@ -635,20 +606,15 @@ def test_write_then_load_round_trips(make_folder, tmp_path):
 
 def test_written_files_are_canonical_and_byte_reproducible(make_folder, tmp_path):
     persons = "\ufeffperson_id,date_of_birth,sex\r\nP1, 1990-05-01T00:00 ,M\r\nP2,2001-11-21,\r\n"
-    events = events_with(
-        "C1,P1,2020-03-01,suspect,8G,Y,0", "C1,P2,2020-03-01,victim,8G,FALSE,t"
-    )
+    events = events_with("C1,P1,2020-03-01,suspect,8G,Y,0", "C1,P2,2020-03-01,victim,8G,FALSE,t")
     records = load_records(make_folder(persons=persons, events=events))
 
     first = write_records(records, tmp_path / "first")
     second = write_records(load_records(tmp_path / "first"), tmp_path / "second")
 
-    assert first["persons.csv"].read_bytes() == (
-        b"person_id,date_of_birth,sex\nP1,1990-05-01,M\nP2,2001-11-21,\n"
-    )
+    assert first["persons.csv"].read_bytes() == (b"person_id,date_of_birth,sex\nP1,1990-05-01,M\nP2,2001-11-21,\n")
     assert first["events.csv"].read_bytes() == (
-        EVENTS_HEADER.encode()
-        + b"C1,P1,2020-03-01,suspect,8G,true,false\nC1,P2,2020-03-01,victim,8G,false,true\n"
+        EVENTS_HEADER.encode() + b"C1,P1,2020-03-01,suspect,8G,true,false\nC1,P2,2020-03-01,victim,8G,false,true\n"
     )
     for name, path in first.items():
         assert second[name].read_bytes() == path.read_bytes()

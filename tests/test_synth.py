@@ -50,7 +50,13 @@ def test_output_meets_the_records_contract(small):
     checked = validate_frames(records.persons, records.events)
     assert len(checked.events) == len(records.events)
     assert list(records.events.columns) == [
-        "crime_id", "person_id", "offence_date", "role", "offence_code", "knife", "police_initiated"
+        "crime_id",
+        "person_id",
+        "offence_date",
+        "role",
+        "offence_code",
+        "knife",
+        "police_initiated",
     ]
     assert set(records.persons["person_id"]) == set(records.events["person_id"])
 
@@ -151,9 +157,7 @@ def _in_windows(events, people, months=12):
 
 
 def test_multiplier_zero_removes_every_window_event_and_nothing_else(busy, trial_people):
-    result = synth.follow_up(
-        busy.records, trial_people, synth.Effects(suspect={"*": 0.0}, victim={"*": 0.0}), seed=1
-    )
+    result = synth.follow_up(busy.records, trial_people, synth.Effects(suspect={"*": 0.0}, victim={"*": 0.0}), seed=1)
     assert _in_windows(result.records.events, trial_people).empty
     removed = _in_windows(busy.records.events, trial_people)
     assert len(result.removed) == len(removed)

@@ -70,9 +70,7 @@ def test_expected_reductions_are_near_the_published_ones(trial):
 def test_expected_reductions_match_simulation(scenario, trial):
     """Average many thinned follow-ups of the whole cohort treated; it must match the formula."""
     design = TrialDesign.from_scenario(scenario)
-    everyone = dataclasses.replace(
-        trial.allocation, table=trial.allocation.table.assign(arm="treatment")
-    )
+    everyone = dataclasses.replace(trial.allocation, table=trial.allocation.table.assign(arm="treatment"))
     base = follow_up_window(trial.untreated.events, everyone)
     base_values = outcomes.event_values(base).sum()
     realised = []

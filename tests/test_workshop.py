@@ -26,9 +26,14 @@ def test_every_notebook_is_copied_for_both_audiences_with_the_data(workshop):
     names = [p.name for p in NOTEBOOKS]
     assert sorted(p.name for p in (workshop / "student").glob("*.ipynb")) == names
     assert sorted(p.name for p in (workshop / "trainer").glob("*.ipynb")) == names
-    assert (workshop / "synthetic" / "events.csv").read_bytes() == (NOTEBOOKS[0].parents[1] / "synthetic" / "events.csv").read_bytes()
+    assert (workshop / "synthetic" / "events.csv").read_bytes() == (
+        NOTEBOOKS[0].parents[1] / "synthetic" / "events.csv"
+    ).read_bytes()
     for source in NOTEBOOKS:
-        assert json.loads((workshop / "trainer" / source.name).read_text())["cells"] == json.loads(source.read_text())["cells"]
+        assert (
+            json.loads((workshop / "trainer" / source.name).read_text())["cells"]
+            == json.loads(source.read_text())["cells"]
+        )
 
 
 def test_no_student_copy_holds_a_solution_or_an_output(workshop):

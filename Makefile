@@ -9,10 +9,10 @@ STAMP  := $(VENV)/.fdkit-installed
 # JupyterLab refuses to run as root unless told; people normally are not root, CI machines are.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test bench lock clean-venv
+.PHONY: lab test check bench lock clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fdkit needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	@$(PYTHON) tools/check_python.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
@@ -21,22 +21,22 @@ $(STAMP): pyproject.toml constraints.txt
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
 
+# The full suite, as CI runs it: unit, property and calibration tests, and every notebook under nbval.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The quick loop while you work: everything but the tests marked slow (simulations, notebooks, servers).
+check: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -p no:nbval
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,bench]"
 	$(BIN)/python benchmarks/run_all.py
 
-# Re-pin every dependency to the newest release pyproject.toml allows.
-lock:
-	rm -rf .lock-venv
-	$(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet ".[test,bench]"
-	{ sed -n '1,4p' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude fdkit; } > constraints.new
-	mv constraints.new constraints.txt
-	rm -rf .lock-venv
+# Re-pin every dependency to the newest release pyproject.toml allows that installs on the oldest
+# supported Python (the floor of requires-python), whichever interpreter runs this.
+lock: $(STAMP)
+	$(BIN)/python tools/lock.py
 
 clean-venv:
 	rm -rf $(VENV)

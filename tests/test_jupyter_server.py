@@ -32,6 +32,8 @@ from tornado.websocket import websocket_connect
 
 import fdkit
 
+pytestmark = pytest.mark.slow  # starts a real Jupyter server
+
 HOST = "127.0.0.1"
 KERNEL_NAME = "fdkit-test-python"
 NOTEBOOK = "fdkit_check.ipynb"

@@ -27,7 +27,7 @@ test: $(STAMP)
 
 # The quick loop while you work: everything but the tests marked slow (simulations, notebooks, servers).
 check: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -p no:nbval
+	$(BIN)/python -m pytest -m "not slow" tests
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,bench]"

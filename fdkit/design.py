@@ -287,6 +287,8 @@ class SimulatedTrials:
     stratum_names : tuple of str
     assignment : fdkit.randomise.AssignmentDesign
         The declared design ``treated`` was conducted from; analyses re-draw from it.
+    engaged : ndarray of bool, shape (sims, n), optional
+        Who engaged (treated people only), when trials were simulated with engagement rates.
     """
 
     follow_up: dict[str, np.ndarray]
@@ -295,6 +297,7 @@ class SimulatedTrials:
     strata: np.ndarray
     stratum_names: tuple[str, ...]
     assignment: AssignmentDesign | None = field(default=None, repr=False)
+    engaged: np.ndarray | None = field(default=None, repr=False)
 
     def redraws(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """Re-draws of the declared design for randomisation inference: (count, n) booleans."""
@@ -308,6 +311,8 @@ class SimulatedTrials:
             "arm": np.where(self.treated, "treatment", "control"),
             "stratum": np.array(self.stratum_names)[self.strata],
         }
+        if self.engaged is not None:
+            data["engaged"] = self.engaged[sim]
         for name in self.follow_up:
             data[f"{name}_baseline"] = self.baseline[name][sim]
             data[name] = self.follow_up[name][sim]
@@ -363,14 +368,16 @@ def simulate_trials(
     wanted = population.outcome_names if outcomes is None else tuple(outcomes)
     follow_up = {o: episodes[o].to_numpy(dtype=float)[chosen] for o in wanted}
     baseline = {o: episodes[f"{o}_baseline"].to_numpy(dtype=float)[chosen] for o in wanted}
+    engaged = None
     if effects is not None:
-        _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng)
-    return SimulatedTrials(follow_up, baseline, treated, strata, names, assignment)
+        engaged = _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng)
+    return SimulatedTrials(follow_up, baseline, treated, strata, names, assignment, engaged)
 
 
 def _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng) -> None:
     """Thin the treated people's follow-up events, as :func:`fdkit.synth.follow_up` does."""
     sims, n = chosen.shape
+    engaged_people = np.zeros((sims, n), dtype=bool) if engagement is not None else None
     starts = np.searchsorted(population.event_episode, np.arange(len(population.episodes)))
     ends = np.searchsorted(population.event_episode, np.arange(len(population.episodes)), side="right")
     for code, stratum in enumerate(names):
@@ -384,6 +391,7 @@ def _apply_effects(population, chosen, treated, strata, names, effects, engageme
         if engagement is not None:
             engaged = rng.random(sim_index.size) < engagement[stratum]
             sim_index, column = sim_index[engaged], column[engaged]
+            engaged_people[sim_index, column] = True
         episode = chosen[sim_index, column]
         lengths = ends[episode] - starts[episode]
         owner = np.repeat(np.arange(episode.size), lengths)
@@ -398,6 +406,7 @@ def _apply_effects(population, chosen, treated, strata, names, effects, engageme
                 continue
             loss = population.event_values[event[removed], k]
             np.subtract.at(follow_up[name], (sim_index[owner[removed]], column[owner[removed]]), loss)
+    return engaged_people
 
 
 # ------------------------------------------------------------------ design diagnosis

@@ -185,6 +185,8 @@ def subgroup_frame(frame: pd.DataFrame, subgroup: str = "all") -> pd.DataFrame:
         frame = frame[frame["stratum"] == subgroup]
     if set(frame["arm"]) != {"treatment", "control"}:
         raise ValueError(f"subgroup {subgroup!r} does not have people in both arms")
+    if frame["person_id"].is_monotonic_increasing:
+        return frame.reset_index(drop=True)
     return frame.sort_values("person_id", ignore_index=True)
 
 
@@ -1218,9 +1220,7 @@ class Method:
     diagnosable: bool = False
 
     def __call__(self, frame, outcome, subgroup="all", **options) -> Effect:
-        import inspect
-
-        accepted = inspect.signature(self.run).parameters
+        accepted = self.run.__code__.co_varnames[: self.run.__code__.co_argcount + self.run.__code__.co_kwonlyargcount]
         return self.run(frame, outcome, subgroup, **{k: v for k, v in options.items() if k in accepted})
 
 
@@ -1278,6 +1278,7 @@ def results_table(
     """
     outcomes = outcomes or tuple(o for o in outcome_definitions.OUTCOME_NAMES if o in frame)
     subgroups = subgroups or ("all", *sorted(set(frame["stratum"])))
+    frame = frame.sort_values("person_id", ignore_index=True)  # once, not per method
     if unknown := set(methods) - set(REGISTRY):
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
     options = dict(seed=seed, resamples=resamples, permutations=permutations, alpha=alpha, interval=interval)

@@ -57,7 +57,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import outcomes as outcome_definitions
 from .randomise import AssignmentDesign
@@ -647,6 +646,7 @@ def randomisation_interval(
 
 def _welch_p_at(mean_t, mean_c, var_t, var_c, n_t, n_c) -> Callable[[int], float]:
     """Welch's test of ``mean_t - theta * mean_c = 0`` at grid point ``k`` (Fieller's interval)."""
+    from scipy import stats
 
     def p_at(k: int) -> float:
         theta = _theta(k)
@@ -668,6 +668,8 @@ def welch_t(frame: pd.DataFrame, outcome: str, subgroup: str = "all", *, alpha: 
     ``theta``): at ``theta = 1`` that is the test whose p-value is printed, so the interval
     excludes 0 exactly when p < alpha. Ratios are positive, so no limit passes 100%.
     """
+    from scipy import stats  # imported here: scipy.stats takes about a second to import
+
     part = subgroup_frame(frame, subgroup)
     y, treated, _ = _arrays(part, outcome)
     mean_t, mean_c = _means(y, treated)
@@ -699,6 +701,8 @@ def welch_t(frame: pd.DataFrame, outcome: str, subgroup: str = "all", *, alpha: 
 
 def mann_whitney(frame: pd.DataFrame, outcome: str, subgroup: str = "all") -> Effect:
     """Mann-Whitney U test (two-sided); no interval for the ratio of means."""
+    from scipy import stats
+
     part = subgroup_frame(frame, subgroup)
     y, treated, _ = _arrays(part, outcome)
     mean_t, mean_c = _means(y, treated)
@@ -914,6 +918,7 @@ def negative_binomial(frame: pd.DataFrame, outcome: str, subgroup: str = "all", 
     :func:`poisson_robust` instead, with a note.
     """
     import statsmodels.api as sm
+    from scipy import stats
 
     if outcome_definitions.get(outcome).measure != "count":
         raise ValueError(f"{outcome} is not a count; the negative binomial model is for counts only")

@@ -489,8 +489,6 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
         |log ratio| over the true |log ratio|: the exaggeration ratio on the log-ratio scale,
         where increases and reductions weigh alike) are missing when the true reduction is 0.
     """
-    from scipy import stats
-
     from . import analysis
 
     if unknown := set(design_.methods) - set(DIAGNOSIS_METHODS):
@@ -523,10 +521,14 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
                 )
                 covered = at_truth >= design_.alpha
         elif method == "welch_t":
+            from scipy import stats  # imported only when needed: it takes about a second
+
             test = stats.ttest_ind(y[:, treated], y[:, ~treated], axis=1, equal_var=False)
             p_value = np.nan_to_num(test.pvalue, nan=1.0)
             covered = _fieller_covers(y, treated, truth, design_.alpha)
         else:  # mann_whitney
+            from scipy import stats
+
             p_value = stats.mannwhitneyu(y[:, treated], y[:, ~treated], axis=1, alternative="two-sided").pvalue
             p_value = np.nan_to_num(p_value, nan=1.0)
             covered = np.full(sims, np.nan)

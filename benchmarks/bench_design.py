@@ -1,131 +1,147 @@
-"""Benchmark: design diagnosis by simulation, vectorised against a per-trial loop.
+"""Benchmark: design diagnosis (``fdkit power``), whole commands, against a naive per-trial loop.
 
-Targets (issue: design diagnosis and power), on a 2-core machine:
-  * diagnosing the primary analysis on the trial's design (45 treated, ~105 control, two
-    strata; ratio of means, randomisation p-value from 1,000 re-draws, bootstrap CI from
-    1,000 resamples) for 1,000 simulated trials: <= 10 s;
-  * a power curve of 8 sizes x 1,000 simulated trials: <= 60 s.
-Baseline: the naive approach on the same simulated trials, one at a time:
-scipy.stats.permutation_test, scipy.stats.bootstrap and a statsmodels Poisson GLM per trial.
-scipy's permutation test permutes across the whole trial (it has no strata), so its p-values
-differ slightly from the stratified ones; the script checks that the two agree closely.
+Targets (issue 10), wall time of the whole command on a quiet 2-core machine, with the
+superpopulation already built (it is cached on disk, keyed by the scenario's hash):
+  * ``fdkit power --n-treated 45 --n-control 103 --sims 1000``: <= 3 s;
+  * a curve of 8 sizes x 1,000 simulated trials: <= 20 s.
+The cold run (building the superpopulation into an empty cache) is printed too.
 
-Run:  .venv/bin/python benchmarks/bench_design.py [--naive-sims N]
+Baseline: the naive approach to the same work, set-up included: rebuild the superpopulation
+(what every ``fdkit power`` call did before), then for each simulated trial call
+``scipy.stats.permutation_test`` with Welch's t (1,000 resamples) for the p-value, again at the
+true ratio for coverage, and fit a statsmodels Poisson GLM. It runs ``--naive-sims`` trials and
+is extrapolated to 1,000 (printed as such).
+
+Also prints the primary test's power at the trial's size (45 treated, 103 control) and a true
+40% reduction for harm, knife and violence, studentised against the earlier unstudentised
+statistic, on the same simulated trials and the same re-draws.
+
+Run:  .venv/bin/python benchmarks/bench_design.py [--naive-sims 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
-import numpy as np
+TARGET_POWER, TARGET_CURVE = 3.0, 20.0
+SIZES = [(45, 103), (68, 155), (90, 206), (135, 309), (180, 412), (270, 618), (360, 824), (450, 1030)]
 
-TARGET_DIAGNOSIS, TARGET_CURVE = 10.0, 60.0
+
+def fdkit_command() -> list[str]:
+    script = Path(sys.executable).with_name("fdkit")
+    return [str(script)] if script.exists() else [shutil.which("fdkit") or "fdkit"]
 
 
-def naive(trials, sims: int, outcome: str = "harm_suspect") -> dict:
+def timed(arguments: list[str], environment: dict) -> float:
+    started = time.perf_counter()
+    subprocess.run([*fdkit_command(), *arguments], check=True, capture_output=True, env=environment)
+    return time.perf_counter() - started
+
+
+def naive(sims: int, outcome: str = "harm_suspect") -> float:
+    started = time.perf_counter()
+    import numpy as np
     import statsmodels.api as sm
     from scipy import stats
 
-    p_values, lows, highs = [], [], []
+    from fdkit import design
+
+    population = design.build_superpopulation(cache=False)
+    spec = design.Design(design.MILTON_KEYNES, reduction=40)
+    trials = design.simulate_trials(population, spec.size, sims=sims, seed=1, effects=spec.effects())
+
+    def welch(a, b, axis):
+        return stats.ttest_ind(a, b, axis=axis, equal_var=False).statistic
+
     for sim in range(sims):
         y = trials.follow_up[outcome][sim]
         treated, control = y[trials.treated], y[~trials.treated]
-        # Two-sided as fdkit defines it: the absolute difference, large values extreme.
-        test = stats.permutation_test(
-            (treated, control),
-            lambda a, b, axis: np.abs(np.mean(a, axis=axis) - np.mean(b, axis=axis)),
-            vectorized=True,
-            n_resamples=1000,
-            alternative="greater",
-            random_state=sim,
-        )
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            interval = stats.bootstrap(
-                (treated, control),
-                lambda a, b, axis: np.mean(a, axis=axis) / np.mean(b, axis=axis),
-                vectorized=True,
-                n_resamples=1000,
-                method="percentile",
-                random_state=sim,
-            ).confidence_interval
-            x = np.column_stack(
-                [
-                    np.ones(y.size),
-                    trials.treated.astype(float),
-                    trials.strata.astype(float),
-                    np.log1p(trials.baseline[outcome][sim]),
-                ]
+        for theta in (1.0, spec.true_ratio):
+            stats.permutation_test(
+                (treated / theta, control), welch, vectorized=True, n_resamples=1000, random_state=sim
             )
+        x = np.column_stack(
+            [np.ones(y.size), trials.treated, trials.strata, np.log1p(trials.baseline[outcome][sim])]
+        ).astype(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             sm.GLM(y, x, family=sm.families.Poisson()).fit(cov_type="HC0")
-        p_values.append(test.pvalue)
-        lows.append(interval.low)
-        highs.append(interval.high)
-    return {"p_value": np.array(p_values), "ci_low": np.array(lows), "ci_high": np.array(highs)}
+    return time.perf_counter() - started
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--naive-sims", type=int, default=1000, help="trials for the naive loop (default 1000)")
+    parser.add_argument("--naive-sims", type=int, default=100, help="trials for the naive loop (default 100)")
     args = parser.parse_args()
 
-    from fdkit import analysis, design
+    met = True
+    with tempfile.TemporaryDirectory() as folder:
+        environment = {**os.environ, "FDKIT_CACHE_DIR": str(Path(folder) / "cache")}
+        one = ["power", "--n-treated", "45", "--n-control", "103", "--reduction", "40", "--sims", "1000"]
+        cold = timed([*one, "--out", str(Path(folder) / "cold.csv")], environment)
+        warm = min(timed([*one, "--out", str(Path(folder) / f"warm{i}.csv")], environment) for i in range(2))
+        met &= warm <= TARGET_POWER
+        print("fdkit power, 45 + 103, 1,000 simulated trials (whole command)")
+        print(f"  cold (builds the superpopulation into an empty cache): {cold:6.2f} s")
+        print(
+            f"  warm (cache built; best of 2):                         {warm:6.2f} s   target <= {TARGET_POWER:.0f} s: "
+            f"{'met' if warm <= TARGET_POWER else 'NOT met'}"
+        )
+        curve = [
+            "power",
+            "--n-treated",
+            ",".join(str(t) for t, _ in SIZES),
+            "--n-control",
+            ",".join(str(c) for _, c in SIZES),
+            "--reduction",
+            "25",
+            "--sims",
+            "1000",
+            "--out",
+            str(Path(folder) / "curve.csv"),
+        ]
+        seconds = timed(curve, environment)
+        met &= seconds <= TARGET_CURVE
+        print(
+            f"fdkit power curve, 8 sizes x 1,000 trials (whole command): {seconds:6.2f} s   target <= "
+            f"{TARGET_CURVE:.0f} s: {'met' if seconds <= TARGET_CURVE else 'NOT met'}"
+        )
 
-    print("building the synthetic superpopulation ...", flush=True)
+    slow = naive(args.naive_sims)
+    print(
+        f"naive loop (superpopulation rebuilt + scipy permutation_test x2 + statsmodels GLM per trial): "
+        f"{slow:.1f} s for {args.naive_sims} trials, about {slow / args.naive_sims * 1000:.0f} s per 1,000 "
+        "(the rebuild counted once per run, so this extrapolation flatters the baseline)"
+    )
+
+    from fdkit import design
+
     population = design.build_superpopulation()
-    spec = design.Design(design.MILTON_KEYNES, reduction=54, interval="bootstrap", permutations=1000, resamples=1000)
-
-    started = time.perf_counter()
-    diagnosis = design.diagnose(spec, population, sims=1000, seed=1)
-    fast = time.perf_counter() - started
-    row = diagnosis.iloc[0]
-    print(f"\ndesign: {row['n_treated']} treated, {row['n_control']} control; true reduction 54% in crime harm")
-    print(
-        f"fdkit.design.diagnose, 1,000 trials        {fast:7.2f} s   (target <= {TARGET_DIAGNOSIS:.0f} s: "
-        f"{'met' if fast <= TARGET_DIAGNOSIS else 'NOT met'})   power {row['power']:.3f}"
-    )
-
-    sizes = [(45, 103), (68, 155), (90, 206), (135, 309), (180, 412), (270, 618), (360, 824), (450, 1030)]
-    started = time.perf_counter()
-    curve = design.power_curve(population, sizes, [25], sims=1000, seed=2)
-    curve_seconds = time.perf_counter() - started
-    print(
-        f"power curve, 8 sizes x 1,000 trials        {curve_seconds:7.2f} s   (target <= {TARGET_CURVE:.0f} s: "
-        f"{'met' if curve_seconds <= TARGET_CURVE else 'NOT met'})"
-    )
-    print("  power at a 25% reduction: " + ", ".join(f"{n}+{c}: {p:.2f}" for (n, c), p in zip(sizes, curve["power"])))
-
-    trials = design.simulate_trials(population, spec.size, sims=1000, seed=1, effects=spec.effects())
-    rng = np.random.default_rng(np.random.SeedSequence([1, 5]))
-    core = analysis.ratio_of_means_core(
-        trials.follow_up["harm_suspect"],
-        trials.treated,
-        trials.strata,
-        analysis.permutation_assignments(trials.treated, trials.strata, 1000, rng),
-        analysis.bootstrap_counts(trials.treated, trials.strata, 1000, rng),
-    )
-    sims = args.naive_sims
-    started = time.perf_counter()
-    slow = naive(trials, sims)
-    slow_seconds = time.perf_counter() - started
-    per_trial_fast = fast / 1000
-    print(f"naive loop (scipy + statsmodels), {sims:,} trials {slow_seconds:7.2f} s")
-    print(f"speed-up per trial: {slow_seconds / sims / per_trial_fast:.0f}x")
-
-    agree_p = np.corrcoef(core["p_value"][:sims], slow["p_value"])[0, 1]
-    power_fast, power_slow = np.mean(core["p_value"][:sims] < 0.05), np.mean(slow["p_value"] < 0.05)
-    finite = np.isfinite(core["ci_high"][:sims]) & np.isfinite(slow["ci_high"])
-    gap = np.median(np.abs(np.log(core["ci_low"][:sims][finite] / slow["ci_low"][finite])))
-    print(
-        f"\nagreement on the same {sims:,} trials: correlation of p-values {agree_p:.3f}; "
-        f"power {power_fast:.3f} v. {power_slow:.3f}; median gap in the lower CI limit {100 * gap:.1f}%"
-    )
-    agree = agree_p > 0.9 and abs(power_fast - power_slow) < 0.04 and gap < 0.15
-    print(f"the two implementations agree: {'yes' if agree else 'NO'}")
-    return 0 if agree else 1
+    print("\nprimary test's power at 45 + 103, true 40% reduction, 2,000 trials (same trials and re-draws):")
+    for outcome in ("harm_suspect", "knife_suspect", "violence_suspect"):
+        rows = [
+            design.diagnose(
+                design.Design(design.MILTON_KEYNES, reduction=40, outcome=outcome, statistic=statistic),
+                population,
+                sims=2000,
+                seed=7,
+            ).iloc[0]
+            for statistic in ("difference", "studentised")
+        ]
+        print(
+            f"  {outcome:17s} unstudentised {100 * rows[0]['power']:.1f}% (MC SE {100 * rows[0]['power_se']:.1f})"
+            f"  studentised {100 * rows[1]['power']:.1f}% (MC SE {100 * rows[1]['power_se']:.1f})"
+            f"  ratio {rows[1]['power'] / rows[0]['power']:.2f}"
+        )
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -260,8 +260,10 @@ def _add_analyse(commands) -> None:
         "analyse",
         help="estimate the trial's effects on every outcome",
         description="Build each randomised person's baseline and follow-up outcomes from the "
-        "records and the allocation, then estimate the effects by every method, overall and per "
-        "stratum, with Holm and Benjamini-Hochberg adjusted p-values.",
+        "records and the allocation, then estimate the effects by every default method, overall and "
+        "per stratum, with Holm and Benjamini-Hochberg adjusted p-values. Every interval inverts the "
+        "test whose p-value is beside it (column 'interval' says how it was made; 'p_mcse' is a "
+        "randomisation p-value's Monte Carlo SE), so it excludes 0 exactly when p < 0.05.",
         epilog="example:\n  fdkit analyse --records synthetic --allocation synthetic/allocation.csv "
         "--out results.csv --frame-out frame.csv --seed 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -275,16 +277,31 @@ def _add_analyse(commands) -> None:
         "--harm-weights", type=Path, help="CSV of offence_code,weight (default: the kit's illustrative weights)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for resampling (default 0)")
-    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument(
-        "--permutations", type=int, default=2000, help="re-draws of the design for randomisation tests (default 2000)"
+        "--resamples", type=int, default=2000, help="bootstrap resamples, with --interval bootstrap (default 2000)"
+    )
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        default=2000,
+        help="re-draws of the design for randomisation tests (default 2000: p_mcse <= 0.005 near 0.05)",
     )
     parser.add_argument(
         "--interval",
-        choices=("bootstrap", "randomisation"),
-        default="bootstrap",
-        help="the ratio of means' interval: the stratified bootstrap (default) or the "
-        "randomisation interval, better calibrated at ~150 people (notebook 06)",
+        choices=("randomisation", "bootstrap"),
+        default="randomisation",
+        help="the ratio of means' interval: inverting its randomisation test (default, calibrated) or the "
+        "stratified percentile bootstrap (kept for teaching; it under-covers at ~150 people)",
+    )
+    parser.add_argument(
+        "--methods",
+        type=lambda t: tuple(t.split(",")),
+        default=None,
+        help="comma-separated methods (default: "
+        + ",".join(_analysis_methods(default=True))
+        + "; also "
+        + ",".join(sorted(set(_analysis_methods()) - set(_analysis_methods(default=True))))
+        + " by name)",
     )
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
     parser.set_defaults(run=_run_analyse)
@@ -298,6 +315,10 @@ def _run_analyse(args) -> int:
         raise SystemExit(
             _usage(args, "--follow-up-months must be at least 1, --resamples and --permutations at least 100")
         )
+    if args.methods and (unknown := set(args.methods) - set(_analysis_methods())):
+        raise SystemExit(
+            _usage(args, f"unknown methods {', '.join(sorted(unknown))}; choose from {', '.join(_analysis_methods())}")
+        )
     records = load_records(args.records, dayfirst=args.dayfirst)
     allocation = randomise.read_allocation(args.allocation)
     weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
@@ -309,20 +330,28 @@ def _run_analyse(args) -> int:
         frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d")).to_csv(
             args.frame_out, index=False, lineterminator="\n"
         )
+    methods = args.methods or analysis.DEFAULT_METHODS
     table = analysis.results_table(
-        frame, seed=args.seed, resamples=args.resamples, permutations=args.permutations, interval=args.interval
+        frame,
+        methods=methods,
+        seed=args.seed,
+        resamples=args.resamples,
+        permutations=args.permutations,
+        interval=args.interval,
     )
-    table.to_csv(args.out, index=False, lineterminator="\n")
+    _write_csv(table, args.out)
     shown = table[(table["subgroup"] == "all") & (table["method"] == "ratio_of_means")]
     print(
         f"{len(frame)} people ({(frame['arm'] == 'treatment').sum()} treatment), "
         f"{args.follow_up_months}-month follow-up; ratio of means, all ages:"
     )
+    printed = shown[["outcome", "mean_treated", "mean_control", "pct_reduction", "ci_low", "ci_high", "p_value"]]
     print(
-        shown[["outcome", "mean_treated", "mean_control", "pct_reduction", "ci_low", "ci_high", "p_value"]]
-        .round(3)
+        printed.round({"mean_treated": 3, "mean_control": 3, "pct_reduction": 1, "ci_low": 1, "ci_high": 1})
+        .round({"p_value": 3})
         .to_string(index=False)
     )
+    print("95% intervals invert the studentised randomisation test" if args.interval == "randomisation" else "")
     print(
         f"\nall methods and subgroups written to {args.out}"
         + (f"; outcome frame to {args.frame_out}" if args.frame_out else "")
@@ -335,13 +364,37 @@ POWER_COLUMNS = (
     "n_control",
     "reduction",
     "method",
-    "power",
-    "bias",
-    "rmse",
-    "coverage",
-    "type_s",
-    "type_m",
+    "sims",
+    *(column for name in ("power", "bias", "rmse", "coverage", "type_s", "type_m") for column in (name, f"{name}_se")),
 )
+
+
+def _analysis_methods(default: bool = False, diagnosable: bool = False) -> tuple[str, ...]:
+    """Method names from the one registry in :mod:`fdkit.analysis`."""
+    from .analysis import REGISTRY
+
+    return tuple(
+        name
+        for name, method in REGISTRY.items()
+        if (method.default or not default) and (method.diagnosable or not diagnosable)
+    )
+
+
+def _write_csv(table, path: Path) -> None:
+    """Write a CSV atomically (temporary file in the same folder, fsync, rename); fdkit.files will replace this."""
+    import os
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            table.to_csv(out, index=False, lineterminator="\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _add_power(commands) -> None:
@@ -372,9 +425,16 @@ def _add_power(commands) -> None:
         "--methods",
         type=lambda t: tuple(t.split(",")),
         default=("ratio_of_means",),
-        help="comma-separated: ratio_of_means,welch_t,mann_whitney (default ratio_of_means)",
+        help="comma-separated: " + ",".join(_analysis_methods(diagnosable=True)) + " (default ratio_of_means)",
     )
     parser.add_argument("--permutations", type=int, default=1000, help="randomisation re-draws (default 1000)")
+    parser.add_argument(
+        "--statistic",
+        choices=("studentised", "difference"),
+        default="studentised",
+        help="the primary randomisation test's statistic (default studentised; 'difference' is the "
+        "earlier, less powerful one, for comparison)",
+    )
     parser.set_defaults(run=_run_power)
 
 
@@ -385,10 +445,12 @@ def _run_power(args) -> int:
         raise SystemExit(_usage(args, "--n-treated and --n-control must list the same number of sizes"))
     if args.outcome not in outcomes.OUTCOME_NAMES:
         raise SystemExit(_usage(args, f"--outcome must be one of {', '.join(outcomes.OUTCOME_NAMES)}"))
-    if unknown := set(args.methods) - set(design.DIAGNOSIS_METHODS):
+    if unknown := set(args.methods) - set(_analysis_methods(diagnosable=True)):
         raise SystemExit(
             _usage(
-                args, f"unknown methods {', '.join(sorted(unknown))}; choose from {', '.join(design.DIAGNOSIS_METHODS)}"
+                args,
+                f"unknown methods {', '.join(sorted(unknown))}; "
+                f"choose from {', '.join(_analysis_methods(diagnosable=True))}",
             )
         )
     if any(not 0 <= r <= 100 for r in args.reduction) or min(args.n_treated + args.n_control) < 2 or args.sims < 10:
@@ -406,8 +468,9 @@ def _run_power(args) -> int:
         outcome=args.outcome,
         methods=args.methods,
         permutations=args.permutations,
+        statistic=args.statistic,
     )[list(POWER_COLUMNS)]
-    table.to_csv(args.out, index=False, lineterminator="\n")
+    _write_csv(table, args.out)
     print(table.round(3).to_string(index=False))
     print(f"\n{args.sims:,} simulated trials per design; written to {args.out}")
     return 0

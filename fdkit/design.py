@@ -18,17 +18,47 @@ simulated trial would be slow, so the kit uses a documented reduced form of
 
 Episodes drawn at one screening date resemble the shipped trial's cohort; the test suite
 checks that the superpopulation's outcome means agree with it.
+
+**Built once.** Building the superpopulation screens three towns on five dates (about 10 s),
+so it is cached: in memory for the session and on disk (``$FDKIT_CACHE_DIR``, else
+``~/.cache/fdkit``), keyed by a hash of the scenario, the build's arguments and the source of
+every module and data file that shapes it. A changed scenario or kit rebuilds it.
+
+**Diagnosis like DeclareDesign.** :func:`diagnose` reports power, bias, RMSE, coverage, type S
+and type M, each with its Monte Carlo standard error (``*_se`` columns), for the methods of
+:data:`fdkit.analysis.REGISTRY` that can be simulated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import eligibility, offences, outcomes, synth
 from ._dates import add_months
+from .randomise import AssignmentDesign
+
+__all__ = [
+    "DIAGNOSANDS",
+    "DIAGNOSIS_METHODS",
+    "Design",
+    "MILTON_KEYNES",
+    "SimulatedTrials",
+    "Superpopulation",
+    "build_superpopulation",
+    "cache_dir",
+    "diagnose",
+    "mdes",
+    "power_curve",
+    "simulate_trials",
+    "split_size",
+]
 
 
 @dataclass(frozen=True)
@@ -66,14 +96,114 @@ class Superpopulation:
         return outcomes.OUTCOME_NAMES
 
 
+_DEFAULT_DATES = ("2021-02-01", "2021-08-01", "2022-02-01", "2022-08-01", "2023-02-01")
+_CACHE_FORMAT = 1
+_MEMORY: dict[str, Superpopulation] = {}
+#: Modules and data whose source shapes the superpopulation: any change rebuilds the cache.
+_SOURCES = ("synth.py", "eligibility.py", "outcomes.py", "offences.py", "harm.py", "design.py", "_dates.py")
+
+
+def cache_dir() -> Path:
+    """Where built superpopulations are kept: ``$FDKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/fdkit``."""
+    if folder := os.environ.get("FDKIT_CACHE_DIR"):
+        return Path(folder)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fdkit"
+
+
+def _cache_key(scenario: synth.Scenario, towns, reference_dates, follow_up_months) -> str:
+    digest = hashlib.sha256()
+    digest.update(repr((_CACHE_FORMAT, scenario, tuple(towns), tuple(reference_dates), follow_up_months)).encode())
+    package = Path(__file__).parent
+    for name in _SOURCES:
+        digest.update((package / name).read_bytes())
+    for data in sorted((package / "data").rglob("*")):
+        if data.is_file():
+            digest.update(data.name.encode() + data.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def _save(population: Superpopulation, path: Path) -> None:
+    """Write the arrays atomically (temporary file in the same folder, fsync, rename)."""
+    episodes = population.episodes
+    arrays = {f"episodes.{c}": episodes[c].to_numpy() for c in episodes.columns if c not in ("person_id", "stratum")}
+    arrays["episodes.person_id"] = episodes["person_id"].to_numpy(dtype=str)
+    arrays["episodes.stratum"] = episodes["stratum"].to_numpy(dtype=str)
+    arrays["episodes.reference_date"] = episodes["reference_date"].to_numpy(dtype="datetime64[ns]")
+    for name in _EVENT_FIELDS:
+        arrays[name] = getattr(population, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            np.savez(out, columns=np.array(list(episodes.columns)), **arrays)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _load(path: Path) -> Superpopulation:
+    with np.load(path, allow_pickle=False) as stored:
+        columns = [str(c) for c in stored["columns"]]
+        episodes = pd.DataFrame({c: stored[f"episodes.{c}"] for c in columns})
+        episodes["person_id"] = episodes["person_id"].astype(str)
+        episodes["stratum"] = episodes["stratum"].astype(str)
+        return Superpopulation(episodes=episodes, **{name: stored[name] for name in _EVENT_FIELDS})
+
+
+_EVENT_FIELDS = (
+    "event_episode",
+    "event_values",
+    "event_role",
+    "event_group",
+    "event_code",
+    "event_knife",
+    "event_decider",
+)
+
+
 def build_superpopulation(
     scenario: synth.Scenario | None = None,
     *,
     towns: tuple[int, ...] = (1, 2, 3),
-    reference_dates: tuple[str, ...] = ("2021-02-01", "2021-08-01", "2022-02-01", "2022-08-01", "2023-02-01"),
+    reference_dates: tuple[str, ...] = _DEFAULT_DATES,
     follow_up_months: int = 12,
+    cache: bool = True,
 ) -> Superpopulation:
     """Screen several synthetic towns on several dates and keep every eligible episode.
+
+    Built once per scenario and kit version: with ``cache=True`` the result is kept in
+    memory and on disk (:func:`cache_dir`), keyed by a hash of everything that shapes it, and
+    later calls load it (well under a second instead of about 10 s). An unreadable or
+    unwritable cache is ignored, never trusted: the superpopulation is then simply rebuilt.
+    """
+    scenario = synth.load_scenario() if scenario is None else scenario
+    if not cache:
+        return _build_superpopulation(scenario, towns, reference_dates, follow_up_months)
+    key = _cache_key(scenario, towns, reference_dates, follow_up_months)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = cache_dir() / f"superpopulation-{key}.npz"
+    population = None
+    if path.is_file():
+        try:
+            population = _load(path)
+        except (OSError, ValueError, KeyError):
+            population = None
+    if population is None:
+        population = _build_superpopulation(scenario, towns, reference_dates, follow_up_months)
+        try:
+            _save(population, path)
+        except OSError:
+            pass  # a read-only home: work without the disk cache
+    _MEMORY[key] = population
+    return population
+
+
+def _build_superpopulation(scenario, towns, reference_dates, follow_up_months) -> Superpopulation:
+    """Build the superpopulation (see :func:`build_superpopulation`).
 
     Parameters
     ----------
@@ -92,7 +222,6 @@ def build_superpopulation(
     """
     from .randomise import Allocation
 
-    scenario = synth.load_scenario() if scenario is None else scenario
     frames, events = [], []
     for town in towns:
         records = synth.generate(scenario, seed=town).records
@@ -156,6 +285,10 @@ class SimulatedTrials:
     strata : ndarray of int, shape (n,)
         Integer stratum codes (sorted stratum names).
     stratum_names : tuple of str
+    assignment : fdkit.randomise.AssignmentDesign
+        The declared design ``treated`` was conducted from; analyses re-draw from it.
+    engaged : ndarray of bool, shape (sims, n), optional
+        Who engaged (treated people only), when trials were simulated with engagement rates.
     """
 
     follow_up: dict[str, np.ndarray]
@@ -163,6 +296,12 @@ class SimulatedTrials:
     treated: np.ndarray
     strata: np.ndarray
     stratum_names: tuple[str, ...]
+    assignment: AssignmentDesign | None = field(default=None, repr=False)
+    engaged: np.ndarray | None = field(default=None, repr=False)
+
+    def redraws(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """Re-draws of the declared design for randomisation inference: (count, n) booleans."""
+        return self.assignment.permutation_matrix(count, rng)
 
     def frame(self, sim: int) -> pd.DataFrame:
         """One simulated trial as an outcome frame that :mod:`fdkit.analysis` accepts."""
@@ -172,6 +311,8 @@ class SimulatedTrials:
             "arm": np.where(self.treated, "treatment", "control"),
             "stratum": np.array(self.stratum_names)[self.strata],
         }
+        if self.engaged is not None:
+            data["engaged"] = self.engaged[sim]
         for name in self.follow_up:
             data[f"{name}_baseline"] = self.baseline[name][sim]
             data[name] = self.follow_up[name][sim]
@@ -211,28 +352,32 @@ def simulate_trials(
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4]))
     names = tuple(sorted(size))
     episodes = population.episodes
-    picks, treated, strata = [], [], []
-    for code, stratum in enumerate(names):
+    picks, labels = [], []
+    for stratum in names:
         n_treated, n_control = size[stratum]
         pool = np.flatnonzero(episodes["stratum"].to_numpy() == stratum)
         if pool.size == 0:
             raise ValueError(f"the superpopulation has no episodes in stratum {stratum!r}")
         picks.append(pool[rng.integers(0, pool.size, size=(sims, n_treated + n_control))])
-        treated.append(np.r_[np.ones(n_treated, bool), np.zeros(n_control, bool)])
-        strata.append(np.full(n_treated + n_control, code))
-    chosen = np.concatenate(picks, axis=1)  # (sims, n) episode rows
-    treated, strata = np.concatenate(treated), np.concatenate(strata)
+        labels.extend([stratum] * (n_treated + n_control))
+    chosen = np.concatenate(picks, axis=1)  # (sims, n) episode rows, drawn independently
+    # The same declared design as an allocation: exact treated places per stratum.
+    assignment = AssignmentDesign.declare(labels, {s: size[s][0] for s in names})
+    treated = assignment.conduct(seed=int(seed))
+    strata = assignment.blocks
     wanted = population.outcome_names if outcomes is None else tuple(outcomes)
     follow_up = {o: episodes[o].to_numpy(dtype=float)[chosen] for o in wanted}
     baseline = {o: episodes[f"{o}_baseline"].to_numpy(dtype=float)[chosen] for o in wanted}
+    engaged = None
     if effects is not None:
-        _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng)
-    return SimulatedTrials(follow_up, baseline, treated, strata, names)
+        engaged = _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng)
+    return SimulatedTrials(follow_up, baseline, treated, strata, names, assignment, engaged)
 
 
 def _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng) -> None:
     """Thin the treated people's follow-up events, as :func:`fdkit.synth.follow_up` does."""
     sims, n = chosen.shape
+    engaged_people = np.zeros((sims, n), dtype=bool) if engagement is not None else None
     starts = np.searchsorted(population.event_episode, np.arange(len(population.episodes)))
     ends = np.searchsorted(population.event_episode, np.arange(len(population.episodes)), side="right")
     for code, stratum in enumerate(names):
@@ -246,6 +391,7 @@ def _apply_effects(population, chosen, treated, strata, names, effects, engageme
         if engagement is not None:
             engaged = rng.random(sim_index.size) < engagement[stratum]
             sim_index, column = sim_index[engaged], column[engaged]
+            engaged_people[sim_index, column] = True
         episode = chosen[sim_index, column]
         lengths = ends[episode] - starts[episode]
         owner = np.repeat(np.arange(episode.size), lengths)
@@ -260,6 +406,7 @@ def _apply_effects(population, chosen, treated, strata, names, effects, engageme
                 continue
             loss = population.event_values[event[removed], k]
             np.subtract.at(follow_up[name], (sim_index[owner[removed]], column[owner[removed]]), loss)
+    return engaged_people
 
 
 # ------------------------------------------------------------------ design diagnosis
@@ -267,7 +414,10 @@ def _apply_effects(population, chosen, treated, strata, names, effects, engageme
 #: The Milton Keynes design: (treated, control) per age band; the control sizes are the
 #: shipped synthetic trial's, since the real control group's size was not published.
 MILTON_KEYNES = {"11-17": (20, 44), "18-25": (25, 59)}
+#: The methods :func:`diagnose` can simulate: those of the analysis registry marked diagnosable.
 DIAGNOSIS_METHODS = ("ratio_of_means", "welch_t", "mann_whitney")
+#: What :func:`diagnose` reports for each method; each has a Monte Carlo SE column ``<name>_se``.
+DIAGNOSANDS = ("power", "bias", "rmse", "coverage", "type_s", "type_m")
 
 
 @dataclass(frozen=True)
@@ -288,7 +438,10 @@ class Design:
     permutations, resamples : int
         Re-draws for the randomisation test and bootstrap resamples.
     interval : {"randomisation", "bootstrap"}
-        Which interval of the ratio of means to assess for coverage.
+        Which interval of the ratio of means to assess for coverage: by default the one
+        ``fdkit analyse`` prints, which inverts the test.
+    statistic : {"studentised", "difference"}
+        The randomisation test's statistic (:func:`fdkit.analysis.studentised_p_values`).
     alpha : float
     """
 
@@ -299,6 +452,7 @@ class Design:
     permutations: int = 1000
     resamples: int = 1000
     interval: str = "randomisation"
+    statistic: str = "studentised"
     alpha: float = 0.05
 
     @property
@@ -318,97 +472,133 @@ class Design:
 def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Simulate many trials of a design and summarise how each method performs.
 
+    Every method is scored on the same estimate, the ratio of means; the methods differ in
+    their p-values and intervals. Coverage is that of the interval each method prints
+    (for the randomisation interval: whether the test at the true ratio does not reject,
+    which is exactly whether the inverted interval contains it).
+
     Returns
     -------
     pandas.DataFrame
         One row per method: ``method``, ``n_treated``, ``n_control``, ``reduction`` (true,
-        %), ``mean_estimate``, ``power`` (share with p < alpha), ``bias`` and ``rmse`` (of the
-        % reduction), ``coverage`` (share of intervals containing the truth; missing for
-        Mann-Whitney, which gives none), ``type_s`` (among significant results, the share with
-        the wrong sign) and ``type_m`` (among significant results, mean |estimate| / |truth|:
-        the exaggeration ratio, on the % reduction scale, where a significant *increase* can
-        be far larger in size than any reduction, so at small sizes it can be large). Type S
-        and M are missing when the true reduction is 0. Every method is scored on the same
-        estimate, the ratio of means; the methods differ in their p-values and intervals.
+        %), ``mean_estimate``, ``sims``, then each of :data:`DIAGNOSANDS` followed by its
+        Monte Carlo standard error (``power_se`` ...). ``power`` is the share with
+        p < alpha; ``bias`` and ``rmse`` are of the % reduction; ``coverage`` is missing for
+        Mann-Whitney, which gives no interval; ``type_s`` (among significant results, the
+        share with the wrong sign) and ``type_m`` (among significant results, the mean
+        |log ratio| over the true |log ratio|: the exaggeration ratio on the log-ratio scale,
+        where increases and reductions weigh alike) are missing when the true reduction is 0.
     """
-    from scipy import stats
-
     from . import analysis
 
+    if unknown := set(design_.methods) - set(DIAGNOSIS_METHODS):
+        raise ValueError(f"unknown methods {sorted(unknown)}; choose from {', '.join(DIAGNOSIS_METHODS)}")
     trials = simulate_trials(
         population, design_.size, sims=sims, seed=seed, effects=design_.effects(), outcomes=(design_.outcome,)
     )
     y = trials.follow_up[design_.outcome]
     treated = trials.treated
+    truth = design_.true_ratio
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 5]))
-    rows = []
     with np.errstate(divide="ignore", invalid="ignore"):
-        estimate = 100 * (1 - y[:, treated].mean(axis=1) / y[:, ~treated].mean(axis=1))
+        ratio = y[:, treated].mean(axis=1) / y[:, ~treated].mean(axis=1)
+    rows = []
     for method in design_.methods:
         if method == "ratio_of_means":
-            assignments = analysis.permutation_assignments(treated, trials.strata, design_.permutations, rng)
-            counts = (
-                analysis.bootstrap_counts(treated, trials.strata, design_.resamples, rng)
-                if design_.interval == "bootstrap"
-                else np.ones((1, treated.size), dtype=np.int32)
+            assignments = trials.redraws(design_.permutations, rng)
+            p_value, _ = analysis.studentised_p_values(
+                y, treated, trials.strata, assignments, statistic=design_.statistic
             )
-            core = analysis.ratio_of_means_core(y, treated, trials.strata, assignments, counts, design_.alpha)
-            p_value = core["p_value"]
             if design_.interval == "bootstrap":
-                covered = (core["ci_low"] <= design_.true_ratio) & (core["ci_high"] >= design_.true_ratio)
-            else:  # the randomisation interval contains the truth exactly when the test at the truth does not reject
+                counts = analysis.bootstrap_counts(treated, trials.strata, design_.resamples, rng)
+                core = analysis.ratio_of_means_core(y, treated, trials.strata, assignments[:1], counts, design_.alpha)
+                covered = (core["ci_low"] <= truth) & (core["ci_high"] >= truth)
+            else:  # the inverted interval contains the truth exactly when the test there does not reject
                 scaled = y.copy()
-                scaled[:, treated] /= max(design_.true_ratio, 1e-12)
-                covered = (
-                    analysis.ratio_of_means_core(scaled, treated, trials.strata, assignments, counts, design_.alpha)[
-                        "p_value"
-                    ]
-                    >= design_.alpha
+                scaled[:, treated] /= max(truth, 1e-12)
+                at_truth, _ = analysis.studentised_p_values(
+                    scaled, treated, trials.strata, assignments, statistic=design_.statistic
                 )
+                covered = at_truth >= design_.alpha
         elif method == "welch_t":
+            from scipy import stats  # imported only when needed: it takes about a second
+
             test = stats.ttest_ind(y[:, treated], y[:, ~treated], axis=1, equal_var=False)
             p_value = np.nan_to_num(test.pvalue, nan=1.0)
-            low, high = test.confidence_interval(1 - design_.alpha)
-            true_difference = _expected_difference(population, design_)
-            covered = (low <= true_difference) & (high >= true_difference)
-        elif method == "mann_whitney":
+            covered = _fieller_covers(y, treated, truth, design_.alpha)
+        else:  # mann_whitney
+            from scipy import stats
+
             p_value = stats.mannwhitneyu(y[:, treated], y[:, ~treated], axis=1, alternative="two-sided").pvalue
             p_value = np.nan_to_num(p_value, nan=1.0)
             covered = np.full(sims, np.nan)
-        else:
-            raise ValueError(f"unknown method {method!r}; choose from {', '.join(DIAGNOSIS_METHODS)}")
-        rows.append(_summary(method, design_, estimate, p_value, covered))
+        rows.append(_summary(method, design_, ratio, p_value, covered))
     return pd.DataFrame(rows)
 
 
-def _expected_difference(population: Superpopulation, design_: Design) -> float:
-    """The design's true difference in means: the superpopulation's stratum means, weighted by arm."""
-    means = population.episodes.groupby("stratum")[design_.outcome].mean()
-    n_t = sum(t for t, _ in design_.size.values())
-    n_c = sum(c for _, c in design_.size.values())
-    treated = sum(means[s] * t for s, (t, _) in design_.size.items()) / n_t
-    control = sum(means[s] * c for s, (_, c) in design_.size.items()) / n_c
-    return design_.true_ratio * treated - control
+def _fieller_covers(y: np.ndarray, treated: np.ndarray, truth: float, alpha: float) -> np.ndarray:
+    """Whether Fieller's interval (Welch's test of ``mean_t - truth * mean_c = 0``) holds the truth."""
+    from scipy import stats
+
+    t, c = y[:, treated], y[:, ~treated]
+    part_t, part_c = t.var(axis=1, ddof=1) / t.shape[1], truth**2 * c.var(axis=1, ddof=1) / c.shape[1]
+    spread = part_t + part_c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = spread**2 / (part_t**2 / (t.shape[1] - 1) + part_c**2 / (c.shape[1] - 1))
+        statistic = np.abs(t.mean(axis=1) - truth * c.mean(axis=1)) / np.sqrt(spread)
+        p_value = 2 * stats.t.sf(statistic, df)
+    return np.where(np.isnan(p_value), True, p_value >= alpha)
 
 
-def _summary(method, design_, estimate, p_value, covered) -> dict:
+def _binomial_se(share: float, count: int) -> float:
+    return float(np.sqrt(share * (1 - share) / count)) if count else np.nan
+
+
+def _summary(method, design_, ratio, p_value, covered) -> dict:
+    """The diagnosands and their Monte Carlo SEs from each trial's ratio, p-value and coverage."""
     significant = p_value < design_.alpha
-    finite = np.isfinite(estimate)
+    finite = np.isfinite(ratio)
+    estimate = 100 * (1 - ratio[finite])
     truth = design_.reduction
-    chosen = estimate[significant & finite]
-    return {
+    sims = ratio.size
+    errors = estimate - truth
+    mse = float(np.mean(errors**2))
+    rmse = float(np.sqrt(mse))
+    row = {
         "method": method,
         "n_treated": sum(t for t, _ in design_.size.values()),
         "n_control": sum(c for _, c in design_.size.values()),
         "reduction": truth,
-        "mean_estimate": float(np.mean(estimate[finite])),
+        "sims": sims,
+        "mean_estimate": float(np.mean(estimate)),
         "power": float(np.mean(significant)),
-        "bias": float(np.mean(estimate[finite]) - truth),
-        "rmse": float(np.sqrt(np.mean((estimate[finite] - truth) ** 2))),
-        "coverage": float(np.nanmean(covered)) if not np.all(np.isnan(covered.astype(float))) else np.nan,
-        "type_s": float(np.mean(np.sign(chosen) != np.sign(truth))) if truth and chosen.size else np.nan,
-        "type_m": float(np.mean(np.abs(chosen)) / abs(truth)) if truth and chosen.size else np.nan,
+        "power_se": _binomial_se(float(np.mean(significant)), sims),
+        "bias": float(np.mean(errors)),
+        "bias_se": float(np.std(errors, ddof=1) / np.sqrt(errors.size)),
+        "rmse": rmse,
+        "rmse_se": float(np.std(errors**2, ddof=1) / np.sqrt(errors.size) / (2 * rmse)) if rmse > 0 else np.nan,
     }
+    covered = np.asarray(covered, dtype=float)
+    if np.all(np.isnan(covered)):
+        row["coverage"], row["coverage_se"] = np.nan, np.nan
+    else:
+        share = float(np.nanmean(covered))
+        row["coverage"], row["coverage_se"] = share, _binomial_se(share, int(np.sum(~np.isnan(covered))))
+    log_truth = np.log(design_.true_ratio) if design_.true_ratio > 0 else -np.inf
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(ratio[significant & finite])
+    log_ratio = log_ratio[np.isfinite(log_ratio)]
+    if truth and np.isfinite(log_truth) and log_ratio.size:
+        wrong = float(np.mean(np.sign(log_ratio) != np.sign(log_truth)))
+        exaggeration = np.abs(log_ratio) / abs(log_truth)
+        row["type_s"], row["type_s_se"] = wrong, _binomial_se(wrong, log_ratio.size)
+        row["type_m"] = float(np.mean(exaggeration))
+        row["type_m_se"] = (
+            float(np.std(exaggeration, ddof=1) / np.sqrt(exaggeration.size)) if exaggeration.size > 1 else np.nan
+        )
+    else:
+        row["type_s"] = row["type_s_se"] = row["type_m"] = row["type_m_se"] = np.nan
+    return row
 
 
 def split_size(n_treated: int, n_control: int, like: dict = MILTON_KEYNES) -> dict:
@@ -470,22 +660,26 @@ def mdes(
 ) -> float:
     """The smallest true % reduction the primary analysis detects with the given power.
 
-    Found by bisection on the reduction (to within ``tolerance`` points), each step a
-    diagnosis with ``sims`` simulated trials and the same seed, so the power curve being
-    searched is smooth. Returns ``nan`` if even a 100% reduction falls short.
+    Found by bisection on a grid of reductions spaced ``tolerance`` points apart (the result
+    is the first grid point whose power reaches ``power``), each step a diagnosis with
+    ``sims`` simulated trials and the same seed, so the power curve being searched is
+    smooth. Uses the primary test (the studentised randomisation test unless ``statistic``
+    says otherwise). Returns ``nan`` if even a 100% reduction falls short.
     """
 
-    def power_at(reduction):
-        spec = Design(size=size, reduction=reduction, methods=("ratio_of_means",), **options)
+    def power_at(step: int) -> float:
+        spec = Design(size=size, reduction=step * tolerance, methods=("ratio_of_means",), **options)
         return diagnose(spec, population, sims=sims, seed=seed)["power"].iloc[0]
 
-    low, high = 0.0, 100.0
+    # Bisection on a fixed grid of reductions (multiples of ``tolerance``): the answer is a
+    # grid point decided by whole-number power comparisons, identical on every machine.
+    low, high = 0, int(round(100 / tolerance))
     if power_at(high) < power:
         return float("nan")
-    while high - low > tolerance:
-        middle = (low + high) / 2
+    while high - low > 1:
+        middle = (low + high) // 2
         low, high = (middle, high) if power_at(middle) < power else (low, middle)
-    return round(float(high), 1)
+    return round(high * tolerance, 1)
 
 
 def _report_progress(done: int, total: int, label: str, final: bool = False) -> None:

@@ -22,6 +22,13 @@ never re-randomises anyone already allocated: they are set aside (and counted) f
 the date), the SHA-256 of the sorted eligible IDs, the SHA-256 of the allocation file and the
 fdkit version. :func:`verify` re-runs the allocation from the seal and the eligible list and
 reports every difference. Writing never replaces an existing allocation.
+
+**One declared assignment design, used three ways** (randomizr's ``declare_ra`` /
+``conduct_ra`` / ``obtain_permutation_matrix``): an :class:`AssignmentDesign` lists the blocks
+(wave x stratum) and how many people each treats. :func:`allocate` conducts it to make the
+sealed allocation, :mod:`fdkit.analysis` asks it for re-draws of the design (randomisation
+inference re-draws within wave x stratum, exactly as the allocation was drawn), and
+:mod:`fdkit.design` conducts it for every simulated trial.
 """
 
 from __future__ import annotations
@@ -39,6 +46,22 @@ import numpy as np
 import pandas as pd
 
 from .records import FdkitDataError, Problem, at_file_lines, read_table
+
+__all__ = [
+    "ALLOCATION_COLUMNS",
+    "ARMS",
+    "Allocation",
+    "AssignmentDesign",
+    "METHODS",
+    "Verification",
+    "Wave",
+    "allocate",
+    "ids_sha256",
+    "read_allocation",
+    "seal_path",
+    "verify",
+    "write_allocation",
+]
 
 METHODS = ("simple", "complete", "stratified")
 ARMS = ("treatment", "control")
@@ -233,7 +256,6 @@ def _eligible_people(eligible: pd.DataFrame, strata: str | None) -> pd.DataFrame
 
 def _draw(people: pd.DataFrame, wave: Wave) -> np.ndarray:
     """Treatment indicator for each (sorted) person."""
-    treated = np.zeros(len(people), dtype=bool)
     if wave.method == "simple":
         if not 0.0 <= wave.probability <= 1.0:
             raise ValueError(f"probability must lie between 0 and 1; got {wave.probability}")
@@ -243,16 +265,120 @@ def _draw(people: pd.DataFrame, wave: Wave) -> np.ndarray:
             raise ValueError(
                 f"n_treated must be between 0 and the {len(people)} people to randomise; got {wave.n_treated}"
             )
-        order = _stream(wave.seed, wave.wave).permutation(len(people))
-        treated[order[: wave.n_treated]] = True
-        return treated
+        declared = AssignmentDesign.declare(np.full(len(people), NO_STRATUM), {NO_STRATUM: wave.n_treated})
+        return declared.conduct(seed=wave.seed, wave=wave.wave, named_streams=False)
     sizes = people["stratum"].value_counts()
     _check_capacities(sizes, wave.capacities, wave.strata)
-    for stratum, capacity in wave.capacities.items():
-        members = np.flatnonzero(people["stratum"].to_numpy() == stratum)
-        order = _stream(wave.seed, wave.wave, stratum).permutation(members.size)
-        treated[members[order[:capacity]]] = True
-    return treated
+    declared = AssignmentDesign.declare(people["stratum"].to_numpy(dtype=str), wave.capacities)
+    return declared.conduct(seed=wave.seed, wave=wave.wave)
+
+
+@dataclass(frozen=True, eq=False)
+class AssignmentDesign:
+    """A declared assignment: blocks of people, and how many in each block are treated.
+
+    The blocks are the cells the allocation was drawn in: stratum x wave. Every block treats
+    exactly its declared count, each subset of that size being equally likely (complete
+    randomisation within blocks). The same object conducts the sealed allocation
+    (:meth:`conduct`), gives the re-draws of randomisation inference
+    (:meth:`permutation_matrix`) and is conducted again for every simulated trial.
+
+    Attributes
+    ----------
+    blocks : ndarray of int, shape (n,)
+        Each person's block code.
+    block_names : tuple of str
+        The name of each block code (``"<stratum>"`` or ``"wave <w> / <stratum>"``).
+    n_treated : ndarray of int
+        Treated places in each block.
+
+    Examples
+    --------
+    >>> declared = AssignmentDesign.declare(["a", "a", "a", "b", "b"], {"a": 1, "b": 1})
+    >>> declared.permutation_matrix(3, np.random.default_rng(0)).sum(axis=1)
+    array([2, 2, 2])
+    """
+
+    blocks: np.ndarray
+    block_names: tuple[str, ...]
+    n_treated: np.ndarray
+
+    @classmethod
+    def declare(cls, strata, capacities: Mapping[str, int], waves=None) -> AssignmentDesign:
+        """Declare a design from each person's stratum (and wave) and treated places per block.
+
+        Parameters
+        ----------
+        strata : array-like of str, shape (n,)
+        capacities : mapping
+            Treated places per stratum, or per ``(wave, stratum)`` pair when ``waves`` is given.
+        waves : array-like of int, optional
+        """
+        strata = np.asarray(strata, dtype=str)
+        if waves is None:
+            names, blocks = np.unique(strata, return_inverse=True)
+            labels = tuple(str(name) for name in names)
+            n_treated = np.array([int(capacities[name]) for name in labels], dtype=np.int64)
+        else:
+            waves = np.asarray(waves, dtype=np.int64)
+            pairs = sorted(set(zip(waves.tolist(), strata.tolist())))
+            code = {pair: number for number, pair in enumerate(pairs)}
+            blocks = np.array([code[pair] for pair in zip(waves.tolist(), strata.tolist())], dtype=np.int64)
+            labels = tuple(f"wave {w} / {s}" for w, s in pairs)
+            n_treated = np.array([int(capacities[pair]) for pair in pairs], dtype=np.int64)
+        sizes = np.bincount(blocks, minlength=len(labels))
+        if ((n_treated < 0) | (n_treated > sizes)).any():
+            bad = [f"{label} ({t} of {s})" for label, t, s in zip(labels, n_treated, sizes) if not 0 <= t <= s]
+            raise ValueError(f"treated places outside 0 to the block's size: {', '.join(bad)}")
+        return cls(np.asarray(blocks, dtype=np.int64), labels, n_treated)
+
+    @classmethod
+    def from_assignment(cls, treated, strata, waves=None) -> AssignmentDesign:
+        """The design an observed assignment was drawn from: each block keeps its treated count."""
+        treated = np.asarray(treated, dtype=bool)
+        strata = np.asarray(strata).astype(str)
+        keys = list(zip(np.asarray(waves, dtype=np.int64).tolist(), strata.tolist())) if waves is not None else None
+        capacities: dict = {}
+        for index, key in enumerate(keys if keys is not None else strata.tolist()):
+            capacities[key] = capacities.get(key, 0) + int(treated[index])
+        return cls.declare(strata, capacities, waves)
+
+    @property
+    def size(self) -> int:
+        return int(self.blocks.size)
+
+    def conduct(self, seed: int, wave: int = 1, *, named_streams: bool = True) -> np.ndarray:
+        """Draw one assignment, reproducibly: the sealed allocation's algorithm.
+
+        Each block shuffles its members (in the given order, which :func:`allocate` makes
+        the sorted IDs) with its own stream derived from the seed, the wave and the block's
+        name, and treats the first ``n_treated``. With ``named_streams=False`` (one block
+        only) the stream depends on the seed and wave alone, as for complete randomisation.
+        """
+        treated = np.zeros(self.size, dtype=bool)
+        for code, name in enumerate(self.block_names):
+            members = np.flatnonzero(self.blocks == code)
+            rng = _stream(seed, wave, name) if named_streams else _stream(seed, wave)
+            order = rng.permutation(members.size)
+            treated[members[order[: self.n_treated[code]]]] = True
+        return treated
+
+    def permutation_matrix(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` independent re-draws of the design: a (count, n) boolean matrix.
+
+        Each row treats exactly ``n_treated`` people in every block, every subset equally
+        likely (random keys, the smallest ``n_treated`` per block treated).
+        """
+        draws = np.zeros((count, self.size), dtype=bool)
+        for code in range(len(self.block_names)):
+            members = np.flatnonzero(self.blocks == code)
+            k = int(self.n_treated[code])
+            if k == 0:
+                continue
+            keys = rng.random((count, members.size))
+            chosen = np.argpartition(keys, k - 1, axis=1)[:, :k]
+            draws[np.repeat(np.arange(count), k), members[chosen.ravel()]] = True
+        return draws
 
 
 def _check_capacities(sizes: pd.Series, capacities: Mapping[str, int] | None, strata: str | None) -> None:

@@ -100,12 +100,27 @@ def test_welch_and_mann_whitney_agree_with_scipy():
     welch = analysis.welch_t(frame, "knife_suspect")
     reference = stats.ttest_ind(t, c, equal_var=False)
     assert welch.p_value == pytest.approx(reference.pvalue)
-    interval = reference.confidence_interval(0.95)
-    assert welch.ci_low == pytest.approx(-100 * interval.high / c.mean())
     assert welch.pct_reduction == pytest.approx(100 * (1 - t.mean() / c.mean()))
     assert analysis.mann_whitney(frame, "knife_suspect").p_value == pytest.approx(
         stats.mannwhitneyu(t, c, alternative="two-sided").pvalue
     )
+
+
+def test_welch_interval_is_fiellers_checked_with_scipy():
+    """Each limit is a grid point Welch's test of mean_t = theta * mean_c accepts; one step beyond, it rejects."""
+    frame = small_frame(3, n=(20, 30, 20, 30))
+    t = frame.loc[frame.arm == "treatment", "knife_suspect"].to_numpy()
+    c = frame.loc[frame.arm == "control", "knife_suspect"].to_numpy()
+    welch = analysis.welch_t(frame, "knife_suspect")
+
+    def p(reduction):  # Welch's test of mean(t) - theta * mean(c) = 0 is Welch's test of t against theta * c
+        return stats.ttest_ind(t, (1 - reduction / 100) * c, equal_var=False).pvalue
+
+    for limit, outward in ((welch.ci_low, -0.1), (welch.ci_high, +0.1)):
+        assert round(limit * 10) == limit * 10  # an exact grid point
+        assert p(limit) >= 0.05 and p(limit + outward) < 0.05
+    assert welch.ci_high < 100 and welch.interval.startswith("Fieller")
+    assert (welch.ci_low > 0) == (welch.p_value < 0.05)
 
 
 def test_poisson_fit_matches_statsmodels_and_its_sandwich():
@@ -145,17 +160,47 @@ def test_negative_binomial_matches_statsmodels_and_refuses_harm():
         analysis.negative_binomial(harm, "harm_suspect")
 
 
-def test_interaction_test_is_the_wald_test_of_the_interaction_term():
+def test_interaction_statistic_by_hand_and_its_p_value_by_a_loop():
     frame = small_frame(7, n=(20, 30, 20, 30))
-    result = analysis.interaction_test(frame, "knife_suspect").iloc[0]
-    part = frame.sort_values("person_id")
-    x, names = analysis._design_matrix(part, "knife_suspect", interaction=True)
-    reference = sm.GLM(part["knife_suspect"].to_numpy(float), x, family=sm.families.Poisson()).fit(cov_type="HC0")
-    k = names.index("treatment:stratum[18-25]")
-    n, p = x.shape
-    chi2 = reference.params[k] ** 2 / (reference.cov_params()[k, k] * n / (n - p))
-    assert result["chi2"] == pytest.approx(chi2, rel=1e-5)
-    assert result["p_value"] == pytest.approx(stats.chi2.sf(chi2, 1), rel=1e-5)
+    result = analysis.interaction_test(frame, "knife_suspect", seed=2, permutations=300).iloc[0]
+    part = frame.sort_values("person_id", ignore_index=True)
+
+    def q(arms):
+        log_ratio, variance = [], []
+        for _, rows in part.assign(arm=arms).groupby("stratum"):
+            t = rows.loc[rows.arm == "treatment", "knife_suspect"]
+            c = rows.loc[rows.arm == "control", "knife_suspect"]
+            log_ratio.append(np.log(t.mean() / c.mean()))
+            variance.append(t.var() / (len(t) * t.mean() ** 2) + c.var() / (len(c) * c.mean() ** 2))
+        return (log_ratio[1] - log_ratio[0]) ** 2 / sum(variance), np.exp(log_ratio[1] - log_ratio[0])
+
+    observed, ratio_of_ratios = q(part["arm"])
+    assert result["chi2"] == pytest.approx(observed) and result["ratio_of_ratios"] == pytest.approx(ratio_of_ratios)
+    # The plug-in null: treated outcomes divided by the overall ratio, re-drawn, multiplied back.
+    y = part["knife_suspect"].to_numpy(float)
+    treated = (part["arm"] == "treatment").to_numpy()
+    theta = y[treated].mean() / y[~treated].mean()
+    y0 = np.where(treated, y / theta, y)
+    draws = analysis.assignment_design(part).permutation_matrix(300, analysis.stream(2, "knife_suspect", "interaction"))
+    statistics = []
+    for row in draws:
+        arms = np.where(row, "treatment", "control")
+        frame_b = part.assign(knife_suspect=np.where(row, y0 * theta, y0), arm=arms)
+        statistics.append(q_of(frame_b))
+    expected = (1 + sum(s >= observed - 1e-9 * max(1, observed) for s in statistics)) / 301
+    assert result["p_value"] == pytest.approx(expected)
+
+
+def q_of(frame):
+    log_ratio, variance = [], []
+    for _, rows in frame.groupby("stratum"):
+        t = rows.loc[rows.arm == "treatment", "knife_suspect"]
+        c = rows.loc[rows.arm == "control", "knife_suspect"]
+        if t.mean() == 0 or c.mean() == 0:
+            return np.inf
+        log_ratio.append(np.log(t.mean() / c.mean()))
+        variance.append(t.var() / (len(t) * t.mean() ** 2) + c.var() / (len(c) * c.mean() ** 2))
+    return (log_ratio[1] - log_ratio[0]) ** 2 / sum(variance)
 
 
 def test_cace_by_hand():
@@ -187,7 +232,8 @@ def test_results_table_is_tidy_and_ignores_row_order():
     assert list(first.columns) == [*analysis.RESULT_COLUMNS, "note"]
     pd.testing.assert_frame_equal(first, again)
     assert set(first["subgroup"]) == {"all", "11-17", "18-25"}
-    assert set(first["method"]) == set(analysis.METHODS)
+    assert set(first["method"]) == set(analysis.DEFAULT_METHODS)
+    assert "negative_binomial" not in analysis.DEFAULT_METHODS  # its Wald test over-rejects; by name only
 
 
 def test_randomisation_interval_contains_the_estimate_and_excludes_rejected_ratios():
@@ -201,3 +247,100 @@ def test_randomisation_interval_contains_the_estimate_and_excludes_rejected_rati
         scaled = np.where(treated, y / theta, y)
         p = analysis.ratio_of_means_core(scaled, treated, strata, assignments, np.ones((1, y.size), int))["p_value"][0]
         assert (p >= 0.05) == inside
+
+
+def test_studentised_p_value_matches_full_enumeration_with_scipys_welch_t():
+    """Equal treated shares in both strata: the design's expected difference is 0, so the statistic is |Welch t|."""
+    y = np.array([0.0, 3, 1, 0, 5, 2, 0, 1, 4, 0])
+    strata = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    treated = np.array([1, 1, 0, 0, 0, 1, 0, 1, 0, 0], bool)
+    assignments = []
+    for first in itertools.combinations(range(5), 2):
+        for second in itertools.combinations(range(5, 10), 2):
+            row = np.zeros(10, bool)
+            row[list(first + second)] = True
+            assignments.append(row)
+    assignments = np.array(assignments)
+
+    def welch(t):
+        return abs(stats.ttest_ind(y[t], y[~t], equal_var=False).statistic)
+
+    observed = welch(treated)
+    extreme = sum(welch(a) >= observed - 1e-9 for a in assignments)
+    p, statistic = analysis.studentised_p_values(y, treated, strata, assignments)
+    assert statistic[0] == pytest.approx(observed)
+    assert p[0] == pytest.approx((1 + extreme) / (1 + len(assignments)))
+
+
+def test_interval_bounds_are_grid_points_and_agree_with_the_p_value():
+    frame = small_frame(9, n=(25, 40, 25, 40))
+    for method in (analysis.ratio_of_means, analysis.poisson_robust, analysis.welch_t):
+        effect = method(frame, "knife_suspect")
+        for bound in (effect.ci_low, effect.ci_high):
+            assert bound == round(bound * 10) / 10, (method.__name__, bound)
+        assert effect.ci_low <= effect.pct_reduction <= effect.ci_high
+        assert (effect.ci_low > 0 or effect.ci_high < 0) == (effect.p_value < 0.05)
+        assert effect.interval
+
+
+def test_effect_keeps_its_null_distribution_and_reinverts_at_another_level():
+    frame = small_frame(10, n=(25, 40, 25, 40))
+    effect = analysis.ratio_of_means(frame, "knife_suspect", permutations=500)
+    assert effect.null_distribution.shape == (500,)
+    assert effect.p_value == pytest.approx((1 + (effect.null_distribution >= effect.statistic - 1e-9).sum()) / 501)
+    assert effect.p_mcse == pytest.approx(np.sqrt(effect.p_value * (1 - effect.p_value) / 500))
+    assert effect.confidence_interval(0.95) == (effect.ci_low, effect.ci_high)
+    low, high = effect.confidence_interval(0.8)
+    assert effect.ci_low <= low <= high <= effect.ci_high
+
+
+def test_a_zero_event_treated_arm_gives_an_explicit_unbounded_limit_and_a_note():
+    frame = small_frame(11, n=(10, 30, 10, 30))
+    frame.loc[frame["arm"] == "treatment", "knife_suspect"] = 0.0
+    effect = analysis.ratio_of_means(frame, "knife_suspect")
+    assert effect.pct_reduction == 100 and effect.ci_high == 100
+    assert "no events in the treated arm" in effect.note
+    assert not (effect.ci_low == 100)  # never a silent [100, 100]
+
+
+def test_breakdown_of_the_search_is_reported_as_unbounded():
+    def rejected(k):
+        if k < -500:
+            raise analysis._Breakdown("no fit")
+        return k > 300
+
+    low, high, note = analysis.invert_on_grid(rejected, 100)
+    assert low == -np.inf and high == 300 and "breaks down" in note
+
+
+def test_a_multi_wave_allocation_is_re_drawn_within_wave_and_stratum():
+    from fdkit import randomise
+
+    people = pd.DataFrame({"person_id": [f"P{i:03d}" for i in range(60)], "band": ["a", "b"] * 30})
+    first = randomise.allocate(
+        people.iloc[:40], seed=1, randomised_on="2023-01-01", strata="band", capacities={"a": 5, "b": 5}
+    )
+    both = randomise.allocate(
+        people, seed=2, randomised_on="2023-06-01", strata="band", capacities={"a": 8, "b": 2}, previous=first
+    )
+    frame = both.table.rename(columns={}).assign(knife_suspect=np.arange(60) % 3, knife_suspect_baseline=0.0)
+    declared = analysis.assignment_design(frame)
+    assert len(declared.block_names) == 4  # wave x stratum
+    draws = declared.permutation_matrix(200, np.random.default_rng(0))
+    for block in range(4):
+        members = declared.blocks == block
+        actual = (frame["arm"] == "treatment").to_numpy()[members].sum()
+        assert (draws[:, members].sum(axis=1) == actual).all()
+    # Pooling the waves would let wave 2's 8-of-10 "a" places move into wave 1's people.
+    effect = analysis.ratio_of_means(frame, "knife_suspect", permutations=200)
+    assert 0 < effect.p_value <= 1
+
+
+def test_cace_is_significant_exactly_when_the_itt_is():
+    frame = small_frame(12, n=(25, 40, 25, 40))
+    treated = frame["arm"] == "treatment"
+    frame["engaged"] = treated & (np.arange(len(frame)) % 3 != 0)
+    itt = analysis.ratio_of_means(frame, "knife_suspect", seed=4)
+    effect = analysis.cace(frame, "knife_suspect", seed=4)
+    assert effect.p_value == itt.p_value
+    assert (effect.ci_low > 0) == (itt.p_value < 0.05)

@@ -190,7 +190,7 @@ def test_analyse_writes_the_results_table_and_frame(tmp_path, capsys):
     assert "ratio of means" in capsys.readouterr().out
 
 
-def test_analyse_can_report_the_randomisation_interval(tmp_path):
+def test_analyse_can_report_the_bootstrap_interval_by_name(tmp_path):
     common = [
         "analyse",
         "--records",
@@ -204,14 +204,19 @@ def test_analyse_can_report_the_randomisation_interval(tmp_path):
         "--permutations",
         "200",
     ]
-    assert main([*common, "--out", str(tmp_path / "b.csv")]) == 0
-    assert main([*common, "--out", str(tmp_path / "r.csv"), "--interval", "randomisation"]) == 0
+    assert main([*common, "--out", str(tmp_path / "b.csv"), "--interval", "bootstrap"]) == 0
+    assert main([*common, "--out", str(tmp_path / "r.csv")]) == 0
     key = ["outcome", "subgroup", "method"]
     boot = pd.read_csv(tmp_path / "b.csv").set_index(key)
     rand = pd.read_csv(tmp_path / "r.csv").set_index(key)
     harm = ("harm_suspect", "all", "ratio_of_means")
     assert boot.loc[harm, "p_value"] == rand.loc[harm, "p_value"]
     assert boot.loc[harm, "ci_low"] != rand.loc[harm, "ci_low"]
+    assert rand.loc[harm, "interval"].startswith("inverts") and "bootstrap" in boot.loc[harm, "interval"]
+    # The default: every interval excludes 0 exactly when its p < 0.05 (or the row has a note saying why not).
+    shown = rand[rand["ci_low"].notna() & rand["note"].isna()]
+    assert ((shown["ci_low"] > 0) | (shown["ci_high"] < 0)).eq(shown["p_value"] < 0.05).all()
+    assert (rand["ci_high"].dropna() <= 100).all()
 
 
 def test_analyse_refuses_a_follow_up_beyond_the_records(tmp_path, capsys):
@@ -261,12 +266,8 @@ def test_power_writes_the_diagnosis_with_the_named_columns(tmp_path, capsys):
         "n_control",
         "reduction",
         "method",
-        "power",
-        "bias",
-        "rmse",
-        "coverage",
-        "type_s",
-        "type_m",
+        "sims",
+        *(c for name in ("power", "bias", "rmse", "coverage", "type_s", "type_m") for c in (name, f"{name}_se")),
     ]
     assert table[["n_treated", "n_control", "reduction"]].values.tolist() == [
         [45, 105, 0.0],

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from fdkit import design, eligibility, synth
+from fdkit import analysis, design, eligibility, synth
 
 
 @pytest.fixture(scope="module")
@@ -15,13 +16,52 @@ def population():
 
 def test_summary_by_hand():
     spec = design.Design(size={"a": (2, 2)}, reduction=50)
-    row = design._summary(
-        "m", spec, np.array([60.0, -20, 80, 10]), np.array([0.01, 0.02, 0.5, 0.04]), np.array([1.0, 0.0, 1.0, 1.0])
-    )
+    ratio = np.array([0.4, 1.2, 0.2, 0.9])  # estimates 60, -20, 80, 10
+    row = design._summary("m", spec, ratio, np.array([0.01, 0.02, 0.5, 0.04]), np.array([1.0, 0.0, 1.0, 1.0]))
+    estimate = np.array([60.0, -20, 80, 10])
     assert row["power"] == 0.75 and row["coverage"] == 0.75
+    assert row["power_se"] == pytest.approx(np.sqrt(0.75 * 0.25 / 4))
     assert row["bias"] == pytest.approx(32.5 - 50) and row["rmse"] == pytest.approx(np.sqrt(1875))
-    assert row["type_s"] == pytest.approx(1 / 3)  # -20 is significant with the wrong sign
-    assert row["type_m"] == pytest.approx((60 + 20 + 10) / 3 / 50)
+    assert row["bias_se"] == pytest.approx(np.std(estimate - 50, ddof=1) / 2)
+    assert row["type_s"] == pytest.approx(1 / 3)  # 1.2 (an increase) is significant with the wrong sign
+    # Type M on the log-ratio scale: mean |log ratio| of significant results over |log 0.5|.
+    logs = np.abs(np.log([0.4, 1.2, 0.9]))
+    assert row["type_m"] == pytest.approx(logs.mean() / np.log(2))
+    assert row["type_m_se"] == pytest.approx(np.std(logs / np.log(2), ddof=1) / np.sqrt(3))
+
+
+def test_every_diagnosand_has_a_monte_carlo_se_column(population):
+    result = design.diagnose(
+        design.Design(design.MILTON_KEYNES, reduction=30, methods=design.DIAGNOSIS_METHODS), population, sims=100
+    )
+    for name in design.DIAGNOSANDS:
+        assert f"{name}_se" in result.columns
+    assert set(result["method"]) == set(design.DIAGNOSIS_METHODS)
+    assert set(design.DIAGNOSIS_METHODS) == {name for name, method in analysis.REGISTRY.items() if method.diagnosable}
+
+
+def test_the_superpopulation_is_cached_by_a_hash_and_reloads_identically(tmp_path, monkeypatch):
+    monkeypatch.setenv("FDKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(design, "_MEMORY", {})
+    options = dict(towns=(4,), reference_dates=("2022-02-01",))
+    built = design.build_superpopulation(**options)
+    assert len(list(tmp_path.glob("superpopulation-*.npz"))) == 1
+    monkeypatch.setattr(design, "_MEMORY", {})
+    loaded = design.build_superpopulation(**options)
+    pd.testing.assert_frame_equal(built.episodes, loaded.episodes, check_dtype=False)
+    for name in design._EVENT_FIELDS:
+        assert np.array_equal(getattr(built, name), getattr(loaded, name))
+    other = design._cache_key(synth.load_scenario(), (5,), ("2022-02-01",), 12)
+    assert other != design._cache_key(synth.load_scenario(), (4,), ("2022-02-01",), 12)
+
+
+def test_simulated_trials_conduct_the_declared_assignment():
+    population = design.build_superpopulation(towns=(4,), reference_dates=("2022-02-01",))
+    trials = design.simulate_trials(population, {"11-17": (3, 5), "18-25": (4, 6)}, sims=5, seed=1)
+    assert trials.assignment.n_treated.tolist() == [3, 4]
+    assert trials.treated[trials.strata == 0].sum() == 3 and trials.treated[trials.strata == 1].sum() == 4
+    draws = trials.redraws(50, np.random.default_rng(0))
+    assert (draws[:, trials.strata == 0].sum(axis=1) == 3).all()
 
 
 def test_split_size_keeps_totals_and_the_trials_proportions():
@@ -41,6 +81,7 @@ def test_episodes_are_the_generators_eligible_people():
     ).all()
 
 
+@pytest.mark.slow
 def test_primary_analysis_is_calibrated_under_no_effect(population):
     """Issue: under a 0% reduction the rejection rate is 3-7% and coverage 93-97% over 2,000 trials."""
     result = design.diagnose(design.Design(design.MILTON_KEYNES, reduction=0), population, sims=2000, seed=21)
@@ -60,6 +101,7 @@ def test_small_significant_trials_exaggerate(population):
     assert row["type_m"] > 1.3  # significant results overstate a true 30% reduction
 
 
+@pytest.mark.slow
 def test_mdes_is_where_power_crosses_80_percent(population):
     size = design.split_size(180, 412)
     found = design.mdes(population, size, sims=400, seed=5, tolerance=2)

@@ -185,3 +185,40 @@ def solutions_hidden(document) -> bool:
             if cell["cell_type"] == "code" and not jupyter.get("outputs_hidden"):
                 return False
     return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fdkit.lessons NOTEBOOK...``: collapse solutions and set each stated time in place.
+
+    Prints each notebook's measured time. ``--check`` changes nothing and exits 1 if a notebook's
+    solutions are not collapsed or its stated time is not the measured one.
+    """
+    import argparse
+
+    import nbformat
+
+    parser = argparse.ArgumentParser(prog="python -m fdkit.lessons", description=main.__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+")
+    parser.add_argument("--check", action="store_true", help="report only; exit 1 if anything would change")
+    args = parser.parse_args(argv)
+    stale = 0
+    for path in args.notebooks:
+        document = nbformat.read(path, as_version=4)
+        time = lesson_time(document)
+        stated = stated_minutes(document)
+        ok = solutions_hidden(document) and stated == time.total
+        print(f"{path}: measured {time.total} min, stated {stated}, solutions {'collapsed' if ok else 'to fix'}")
+        if args.check:
+            stale += not ok
+            continue
+        hide_solutions(document)
+        for cell in document.cells:
+            if cell.cell_type == "markdown" and _STATED.search(cell.source):
+                cell.source = _STATED.sub(f"**Time needed:** about {time.total} minutes", cell.source, count=1)
+                break
+        nbformat.write(document, path)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

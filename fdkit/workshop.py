@@ -106,13 +106,13 @@ _SLIDES = """<!DOCTYPE html>
 <style>
 html {{ scroll-snap-type: y mandatory; }}
 body {{ margin: 0; font-family: "Helvetica Neue", Arial, sans-serif; color: #1a1a1a; background: #ddd; }}
-section {{ box-sizing: border-box; height: 100vh; scroll-snap-align: start; padding: 6vh 8vw;
+section {{ position: relative; box-sizing: border-box; height: 100vh; scroll-snap-align: start; padding: 6vh 8vw;
           background: white; border-bottom: 4px solid #ddd; font-size: 2.6vh; line-height: 1.45;
           display: flex; flex-direction: column; justify-content: center; }}
 section h1 {{ font-size: 6vh; margin: 0 0 2vh; }} section h2 {{ font-size: 4.4vh; margin: 0 0 2vh; color: #1f4e79; }}
 section h3 {{ font-size: 3.2vh; font-weight: normal; }}
 blockquote {{ margin: 1vh 0; padding: 1vh 2vw; background: #eef3f8; border-left: 6px solid #1f4e79; }}
-footer {{ position: absolute; right: 3vw; font-size: 1.6vh; color: #777; }}
+footer {{ position: absolute; right: 3vw; bottom: 2vh; font-size: 1.6vh; color: #777; }}
 @page {{ size: A4 landscape; margin: 0; }}
 @media print {{ body {{ background: white; }} section {{ height: 100vh; break-after: page; border: none; }} }}
 </style>

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -186,3 +188,24 @@ def test_every_plan_slot_holds_the_measured_time_with_slack():
                 assert slot >= 1.15 * (time.reading + time.running) - 0.5, f"{session}: {slot} min"
                 checked += 1
     assert checked >= 12
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs a headless Chromium to print")
+def test_the_handout_prints_on_two_a4_pages(workshop, tmp_path):
+    pdf = tmp_path / "handout.pdf"
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--print-to-pdf={pdf}",
+            "--no-pdf-header-footer",
+            (workshop / "student/handout.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes())) == 2

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import harm, offences
+from . import facts, harm, offences
 from ._dates import add_months
 from .randomise import Allocation
 from .records import FdkitDataError, Problem, Records
@@ -53,43 +53,69 @@ class Outcome:
         return ((classified["role"] == self.role) & self.selects(classified)).to_numpy(dtype=bool)
 
 
+def _published(key: str) -> float:
+    """A published % reduction from the trial facts table (``fdkit/data/trial_facts.csv``)."""
+    return float(facts.number(key))
+
+
 def _not_police_initiated(e):
     return ~e["police_initiated"]
 
 
 OUTCOMES: tuple[Outcome, ...] = (
-    Outcome("harm_suspect", "crime harm as a suspect", "suspect", _not_police_initiated, "harm", 54.0),
+    Outcome(
+        "harm_suspect",
+        "crime harm as a suspect",
+        "suspect",
+        _not_police_initiated,
+        "harm",
+        _published("reduction_harm_suspect"),
+    ),
     Outcome(
         "knife_suspect",
         "knife offences as a suspect",
         "suspect",
         lambda e: e["knife_involved"],
-        published_reduction=39.8,
+        published_reduction=_published("reduction_knife_suspect"),
     ),
     Outcome(
-        "violence_suspect", "violent crime as a suspect", "suspect", lambda e: e["violent"], published_reduction=28.2
+        "violence_suspect",
+        "violent crime as a suspect",
+        "suspect",
+        lambda e: e["violent"],
+        published_reduction=_published("reduction_violence_suspect"),
     ),
     Outcome(
         "violence_sexual_suspect",
         "violent or sexual crime as a suspect",
         "suspect",
         lambda e: e["violent"] | e["sexual"],
-        published_reduction=28.5,
+        published_reduction=_published("reduction_violent_sexual_suspect"),
     ),
     Outcome(
         "other_npi_suspect",
         "other non-police-initiated crime as a suspect",
         "suspect",
         lambda e: ~(e["police_initiated"] | e["violent"] | e["sexual"] | e["knife_involved"]),
-        published_reduction=21.4,
+        published_reduction=_published("reduction_other_suspect"),
     ),
-    Outcome("violence_victim", "violent crime as a victim", "victim", lambda e: e["violent"], published_reduction=36.0),
+    Outcome(
+        "violence_victim",
+        "violent crime as a victim",
+        "victim",
+        lambda e: e["violent"],
+        published_reduction=_published("reduction_violence_victim"),
+    ),
     Outcome("knife_victim", "knife crime as a victim", "victim", lambda e: e["knife_involved"]),
 )
 OUTCOME_NAMES = tuple(o.name for o in OUTCOMES)
-#: Published under-18 reductions (poster: harm 70%, knife offending 59%; press release:
-#: knife crime as a victim 75%).
-PUBLISHED_UNDER_18 = {"harm_suspect": 70.0, "knife_suspect": 59.0, "knife_victim": 75.0}
+#: Published under-18 reductions (poster: harm and knife offending; press release: knife crime
+#: as a victim), from the trial facts table.
+PUBLISHED_UNDER_18 = {
+    "harm_suspect": _published("under_18_harm_suspect"),
+    "knife_suspect": _published("under_18_knife_suspect"),
+    "knife_victim": _published("under_18_knife_victim"),
+}
 
 
 def get(name: str) -> Outcome:

@@ -215,7 +215,7 @@ class OutputGuard:
 
     # -- deciding -------------------------------------------------------------------------
 
-    def claim(self, path: str | Path | None, *, replaceable: bool = True) -> Path | None:
+    def claim(self, path: str | Path | None, *, replaceable: bool = True, new_seal: bool = False) -> Path | None:
         """Check that ``path`` may be written by this command and reserve it.
 
         Call it for every output before doing the work, so a refusal costs nothing.
@@ -227,6 +227,8 @@ class OutputGuard:
         replaceable : bool
             False for files that are never replaced (an allocation and its seal), even with
             ``force``.
+        new_seal : bool
+            The path is the seal of an allocation this command creates (it must not exist).
 
         Returns
         -------
@@ -244,7 +246,7 @@ class OutputGuard:
         shown = str(path)
         if target in self._claimed:
             raise OutputRefused(f"{shown} is given for two outputs of this command; give each output its own file")
-        self._refuse_protected(target, shown)
+        self._refuse_protected(target, shown, new_seal)
         if target.exists() and not (self.force and replaceable):
             if not replaceable:
                 raise OutputRefused(f"{shown} already exists and is never replaced; choose a new file name")
@@ -257,7 +259,7 @@ class OutputGuard:
         self._claimed[target] = shown
         return target
 
-    def _refuse_protected(self, target: Path, shown: str) -> None:
+    def _refuse_protected(self, target: Path, shown: str, new_seal: bool = False) -> None:
         if target.is_dir():
             raise OutputRefused(f"{shown} is a folder; give a file name for this output")
         if target.exists() and not target.is_file():
@@ -268,15 +270,16 @@ class OutputGuard:
             )
         for folder in self.input_folders:
             if folder in target.parents:
+                what = "the records folder" if _is_records_folder(folder) else "the folder"
                 raise OutputRefused(
-                    f"{shown} is inside {folder}, which this command reads; write outputs to another folder"
+                    f"{shown} is inside {what} {folder}, which this command reads; write outputs to another folder"
                 )
         if _is_records_folder(target.parent):
             raise OutputRefused(
                 f"{shown} is in the records folder {target.parent}; records are never written over. "
                 "Write outputs to another folder"
             )
-        if target.name.endswith(SEAL_SUFFIX):
+        if target.name.endswith(SEAL_SUFFIX) and not (new_seal and not target.exists()):
             raise OutputRefused(f"{shown} is an allocation's seal; a seal is never written over")
         if target.with_name(target.stem + SEAL_SUFFIX).exists() and target.suffix == ".csv":
             raise OutputRefused(f"{shown} is a sealed allocation (its seal is beside it); it is never written over")

@@ -214,7 +214,7 @@ ALLOCATION_CASES = [
     (
         "an arm with no one",
         lambda tr, t: analyse(
-            SHIPPED, allocation_variant(tr, t, lambda text: text.replace(",treatment,", ",control,")), t
+            SHIPPED, allocation_variant(tr, t, lambda text: text.replace(",treatment,", ",control,")), t, "--unsealed"
         ),
         "treatment arm",
     ),

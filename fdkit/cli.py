@@ -87,10 +87,15 @@ def _run_synth(args) -> int:
 
     outputs = files.OutputGuard(inputs=[args.scenario], force=args.force)
     scenario = synth.load_scenario(args.scenario)
-    with outputs.staged_folder(args.out) as staging:
+    own = (*RECORDS_FILES, synth.SCENARIO_FILE, synth.MANIFEST_FILE, synth.DICTIONARY_FILE, *SYNTH_TRIAL_FILES)
+    with outputs.staged_folder(args.out, own_names=own) as staging:
         written = synth.write_synthetic(staging, scenario, seed=args.seed, overwrite=True)
     print(dataclasses.replace(written, path=args.out).describe())
     return 0
+
+
+RECORDS_FILES = ("persons.csv", "events.csv", "engagement.csv")
+SYNTH_TRIAL_FILES = ("eligible.csv", "funnel.csv", "allocation.csv", "trial_truth.csv")
 
 
 def _add_screen(commands) -> None:
@@ -487,6 +492,12 @@ def _run_report(args) -> int:
     outputs = _analysis_guard(args, args.funnel)
     outputs.claim(args.out)
     # Check the inputs here first, so a data problem is a short message, not a notebook traceback.
+    if args.unsealed and args.allocation.is_file() and not randomise.seal_path(args.allocation).is_file():
+        raise _data_error(
+            args.allocation,
+            "the report shows the allocation's seal, so it needs one even with --unsealed; "
+            "fdkit analyse --unsealed gives the results of an allocation without a seal",
+        )
     checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
     if not checked.sealed:
         print(_unsealed_banner(checked))
@@ -650,9 +661,10 @@ def _add_workshop(commands) -> None:
 
 def _run_workshop(args) -> int:
     from . import files
-    from .workshop import make_workshop
+    from .workshop import ROOT, make_workshop
 
-    with files.OutputGuard(force=args.force).staged_folder(args.out) as staging:
+    outputs = files.OutputGuard(input_folders=[ROOT / "notebooks", ROOT / "synthetic"], force=args.force)
+    with outputs.staged_folder(args.out, own_names=("student", "trainer", "synthetic", "README.md")) as staging:
         written = make_workshop(staging, overwrite=True)
     print(
         f"wrote {len(written['student'])} student and {len(written['trainer'])} trainer notebooks "

@@ -320,13 +320,14 @@ class OutputGuard:
         return Path(path)
 
     @contextlib.contextmanager
-    def staged_folder(self, folder: str | Path) -> Iterator[Path]:
+    def staged_folder(self, folder: str | Path, *, own_names: Iterable[str] = ()) -> Iterator[Path]:
         """Build a multi-file output in a staging folder, then rename it into place whole.
 
         The destination must not exist, or be an empty folder; with ``force`` an existing
-        folder is replaced, unless it holds a sealed allocation. If the body raises, or the
-        run is killed, the destination is untouched (a killed run leaves only a hidden
-        ``.NAME.staging-*`` folder beside it).
+        folder is replaced, but only if it holds nothing except ``own_names`` (what this
+        command writes) and no sealed allocation: ``--force`` must never delete a user's
+        other files. If the body raises, or the run is killed, the destination is untouched
+        (a killed run leaves only a hidden ``.NAME.staging-*`` folder beside it).
 
         Yields
         ------
@@ -350,6 +351,11 @@ class OutputGuard:
                 )
             if not self.force:
                 raise OutputRefused(f"{shown} already holds files; choose a new or empty folder, or pass --force")
+            if foreign := sorted(p.name for p in target.iterdir() if p.name not in set(own_names)):
+                raise OutputRefused(
+                    f"{shown} holds files this command did not write ({', '.join(foreign[:5])}), which --force "
+                    "would delete; choose a new or empty folder"
+                )
         self._claimed[target] = shown
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
 _SPEC = importlib.util.spec_from_file_location("hostile_suite", Path(__file__).parent / "hostile" / "suite.py")
 suite = importlib.util.module_from_spec(_SPEC)
+sys.modules["hostile_suite"] = suite  # dataclasses look their module up there
 _SPEC.loader.exec_module(suite)
 
 

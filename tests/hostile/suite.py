@@ -489,6 +489,57 @@ def _(t):
     return ["workshop", "--out", str(t / "w")]
 
 
+@case("synth --out . --force in a folder of other files", 2, "did not write")
+def _(t):
+    (t / "thesis.docx").write_text("years of work")
+    return ["synth", "--out", ".", "--force"]
+
+
+@case("workshop --out a folder of other files with --force", 2, "did not write")
+def _(t):
+    (t / "w").mkdir()
+    (t / "w" / "notes.txt").write_text("mine")
+    return ["workshop", "--out", str(t / "w"), "--force"]
+
+
+def fake_kit(t):
+    """A stand-in for the kit's checkout, so a failing case can only harm a temporary folder."""
+    (t / "kit" / "notebooks").mkdir(parents=True)
+    shutil.copy(REPOSITORY / "notebooks" / "00_start_here.ipynb", t / "kit" / "notebooks")
+    records(t / "kit", name="synthetic")
+    return t / "kit"
+
+
+def kit_root_in_tmp():
+    class Patch(contextlib.ContextDecorator):
+        def __enter__(self):
+            self.patcher = mock.patch("fdkit.workshop.ROOT", Path.cwd() / "kit")
+            return self.patcher.__enter__()
+
+        def __exit__(self, *exc):
+            return self.patcher.__exit__(*exc)
+
+    return Patch()
+
+
+@case("workshop --out the kit's own notebooks folder with --force", 2, "reads", patch=kit_root_in_tmp)
+def _(t):
+    return ["workshop", "--out", str(fake_kit(t) / "notebooks"), "--force"]
+
+
+@case("workshop --out the kit's checkout itself with --force", 2, "reads", patch=kit_root_in_tmp)
+def _(t):
+    return ["workshop", "--out", str(fake_kit(t)), "--force"]
+
+
+@case("pseudonymise --out a records file", 2, "is a file")
+def _(t):
+    folder = records(t)
+    args = pseudonymise(t, key_file(t, GOOD_KEY))
+    args[args.index("--out") + 1] = str(folder / "persons.csv")
+    return args
+
+
 # --- B. half-written outputs -------------------------------------------------------------------
 
 
@@ -726,6 +777,11 @@ def _(t):
 )
 def _(t):
     return report(t, "--unsealed", "--out", str(t / "r.html"), allocation=trial(t, move_to_treatment(10)))
+
+
+@case("report --unsealed an allocation without its seal", 1, "needs one even with --unsealed")
+def _(t):
+    return report(t, "--unsealed", "--out", str(t / "r.html"), allocation=trial(t, seal=False))
 
 
 # --- D. implausible records ------------------------------------------------------------------------

@@ -346,8 +346,16 @@ def _run_analyse(args) -> int:
         outputs.write_csv(
             frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d"), **stamp), args.frame_out
         )
+    arms_per_stratum = frame.groupby("stratum")["arm"].nunique()
+    if one_armed := sorted(arms_per_stratum.index[arms_per_stratum < 2]):
+        print(f"note: no separate estimate for {', '.join(one_armed)}: everyone there is in one arm", file=sys.stderr)
     table = analysis.results_table(
-        frame, seed=args.seed, resamples=args.resamples, permutations=args.permutations, interval=args.interval
+        frame,
+        seed=args.seed,
+        resamples=args.resamples,
+        permutations=args.permutations,
+        interval=args.interval,
+        subgroups=("all", *sorted(arms_per_stratum.index[arms_per_stratum == 2])),
     )
     outputs.write_csv(table.assign(**stamp), args.out)
     shown = table[(table["subgroup"] == "all") & (table["method"] == "ratio_of_means")]

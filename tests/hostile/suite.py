@@ -648,6 +648,24 @@ def _(t):
     return analyse(t, "--unsealed", "--frame-out", str(t / "frame.csv"), allocation=trial(t, move_to_treatment(10)))
 
 
+@case(
+    "analyse --unsealed a stratum whose people are all in one arm",
+    0,
+    "no separate estimate for 11-17",
+    may_change=("results.csv",),
+)
+def _(t):
+    def all_control_under_18(text):
+        return (
+            "\n".join(
+                line.replace(",treatment,", ",control,") if ",11-17," in line else line for line in text.splitlines()
+            )
+            + "\n"
+        )
+
+    return analyse(t, "--unsealed", allocation=trial(t, all_control_under_18))
+
+
 @case("analyse an allocation without its seal", 1, "seal")
 def _(t):
     return analyse(t, allocation=trial(t, seal=False))

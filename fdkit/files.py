@@ -74,6 +74,11 @@ def resolved(path: str | Path) -> Path:
     return Path(os.path.realpath(Path(path).expanduser()))
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_dev, status.st_ino
+
+
 def _is_records_folder(folder: Path) -> bool:
     return any((folder / name).is_file() for name in ("persons.csv", "events.csv"))
 
@@ -264,7 +269,7 @@ class OutputGuard:
             raise OutputRefused(f"{shown} is a folder; give a file name for this output")
         if target.exists() and not target.is_file():
             raise OutputRefused(f"{shown} is not a regular file (a device or a pipe); give a file name for this output")
-        if target in self.inputs:
+        if target in self.inputs or (target.is_file() and _identity(target) in self._input_identities()):
             raise OutputRefused(
                 f"{shown} is an input of this command; writing it would destroy it. Choose another file"
             )
@@ -290,6 +295,10 @@ class OutputGuard:
                     f"{shown} is the eligible list that {fingerprints[sha]} fingerprints; fdkit verify needs it "
                     "unchanged. Write the new list to another file"
                 )
+
+    def _input_identities(self) -> set[tuple[int, int]]:
+        """The (device, inode) of every input file: a hard link to an input is that input."""
+        return {_identity(path) for path in self.inputs if path.is_file()}
 
     # -- writing --------------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ def test_refuses_an_input_even_through_a_symlink_or_relative_path(tmp_path, monk
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
     guard = OutputGuard(inputs=[data], force=True)
-    for spelling in ("../data.csv", "../link.csv", str(data), "../sub/../data.csv"):
+    os.link(data, tmp_path / "hard.csv")
+    for spelling in ("../data.csv", "../link.csv", str(data), "../sub/../data.csv", "../hard.csv"):
         with pytest.raises(OutputRefused, match="input"):
             guard.claim(spelling)
     assert data.read_text() == "x\n1\n"
@@ -185,7 +186,10 @@ def test_staged_folder_refuses_occupied_sealed_and_input_folders(tmp_path):
             with OutputGuard(input_folders=[raw]).staged_folder(out):
                 pass
     (occupied / "allocation.seal.json").unlink()
-    with OutputGuard(force=True).staged_folder(occupied) as staging:
+    with pytest.raises(OutputRefused, match="did not write"):  # --force never deletes other files
+        with OutputGuard(force=True).staged_folder(occupied, own_names=("new.csv",)):
+            pass
+    with OutputGuard(force=True).staged_folder(occupied, own_names=("engagement.csv", "new.csv")) as staging:
         (staging / "new.csv").write_text("new")
     assert [p.name for p in occupied.iterdir()] == ["new.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied", "raw"]

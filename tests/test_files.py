@@ -206,3 +206,32 @@ def test_formula_cells_are_found_in_text_but_not_in_numbers():
     with pytest.raises(FdkitDataError, match="formula injection"):
         OutputGuard().write_csv(frame, "never-written.csv")
     assert not os.path.exists("never-written.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [1.0, 2.0, 3.0, 4.0])
+def test_pseudonymise_killed_at_any_moment_leaves_nothing_or_everything(tmp_path, delay):
+    import signal
+    import time
+    from pathlib import Path
+
+    from fdkit import privacy
+    from fdkit.records import load_records
+
+    shipped = Path(__file__).resolve().parents[1] / "synthetic"
+    key = privacy.new_key(tmp_path / "unit.key")
+    out = tmp_path / "safe"
+    command = [sys.executable, "-m", "fdkit.cli", "pseudonymise", "--records", str(shipped), "--out", str(out)]
+    process = subprocess.Popen([*command, "--key-file", str(key)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    if out.exists():  # the run finished before the kill: then the folder must be whole
+        written = load_records(out)
+        original = load_records(shipped)
+        assert (len(written.persons), len(written.events)) == (len(original.persons), len(original.events))
+    assert [p.name for p in tmp_path.iterdir() if p.name != ".safe" and not p.name.startswith(".safe.staging-")] in (
+        ["unit.key"],
+        ["unit.key", "safe"],
+        ["safe", "unit.key"],
+    )

@@ -1127,6 +1127,29 @@ def _(t):
     return ["validate", str(folder)]
 
 
+def unreadable(name):
+    import pandas as pd
+
+    real = pd.read_csv
+
+    def read_csv(path, *args, **kwargs):
+        if Path(path).name == name:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    return mock.patch("pandas.read_csv", read_csv)
+
+
+@case(
+    "an input the system will not let us read",
+    1,
+    ("persons.csv", "Permission denied", "permissions"),
+    patch=lambda: unreadable("persons.csv"),
+)
+def _(t):
+    return validate(t)
+
+
 @case(
     "a read-only output folder",
     1,

@@ -20,6 +20,7 @@ file lines and the offending values.
 from __future__ import annotations
 
 import csv
+import mmap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -846,8 +847,7 @@ def formula_problems(frame: pd.DataFrame, columns: Sequence[str], name: str) -> 
     for column in columns:
         if column not in frame:
             continue
-        text = frame[column].astype("string")
-        bad = text.str.startswith(FORMULA_STARTS).fillna(False).to_numpy(dtype=bool)
+        bad = np.isin(_first_characters(frame[column]), FORMULA_STARTS)
         problems += _value_problem(
             name,
             column,
@@ -860,7 +860,26 @@ def formula_problems(frame: pd.DataFrame, columns: Sequence[str], name: str) -> 
     return problems
 
 
+def _first_characters(values: pd.Series) -> np.ndarray:
+    """Each value's first character ('' if blank or missing), without a Python loop."""
+    try:
+        return np.asarray(values.fillna("").to_numpy(), dtype="U1")
+    except (TypeError, ValueError):
+        return values.astype("string").str[:1].fillna("").to_numpy(dtype="U1")
+
+
+def _may_hold_quotes(path: Path) -> bool:
+    """False if the file has no double quote at all, so no value in it can hold a line break."""
+    try:
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(b'"') >= 0
+    except (OSError, ValueError):
+        return True
+
+
 def _line_break_problems(frame: pd.DataFrame, name: str, folder: Path | None) -> list[Problem]:
+    if folder is not None and (folder / name).is_file() and not _may_hold_quotes(folder / name):
+        return []  # only a quoted value can hold a line break: a quick scan saves checking every value
     problems = []
     for column in frame.columns:
         if not pd.api.types.is_object_dtype(frame[column].dtype) and not pd.api.types.is_string_dtype(

@@ -781,36 +781,42 @@ def plausibility_problems(
     problems = []
     if persons is not None and pd.api.types.is_datetime64_dtype(persons["date_of_birth"].dtype):
         born = persons["date_of_birth"]
-        problems += _value_problem(
-            "persons.csv",
-            "date_of_birth",
-            born.dt.strftime("%Y-%m-%d"),
-            (born > extract).to_numpy(),
-            f"dates of birth after the extract date {on}: {{values}} (give the extract date with "
-            "--extract-date YYYY-MM-DD if it is not today)",
-        )
+        future = (born > extract).to_numpy()
+        if future.any():
+            problems += _value_problem(
+                "persons.csv",
+                "date_of_birth",
+                _iso_text(born),
+                future,
+                f"dates of birth after the extract date {on}: {{values}} (give the extract date with "
+                "--extract-date YYYY-MM-DD if it is not today)",
+            )
         oldest = extract - pd.DateOffset(years=MAX_AGE)
-        problems += _value_problem(
-            "persons.csv",
-            "date_of_birth",
-            born.dt.strftime("%Y-%m-%d"),
-            (born < oldest).to_numpy(),
-            f"people over {MAX_AGE} on {on}: born {{values}}; check the dates of birth",
-        )
+        too_old = (born < oldest).to_numpy()
+        if too_old.any():
+            problems += _value_problem(
+                "persons.csv",
+                "date_of_birth",
+                _iso_text(born),
+                too_old,
+                f"people over {MAX_AGE} on {on}: born {{values}}; check the dates of birth",
+            )
     if events is not None and pd.api.types.is_datetime64_dtype(events["offence_date"].dtype):
         dates = events["offence_date"]
-        problems += _value_problem(
-            "events.csv",
-            "offence_date",
-            dates.dt.strftime("%Y-%m-%d"),
-            (dates > extract).to_numpy(),
-            f"offence dates after the extract date {on}: {{values}}; a date in the future is a typing "
-            "error (give the extract date with --extract-date YYYY-MM-DD if it is not today)",
-        )
+        future = (dates > extract).to_numpy()
+        if future.any():
+            problems += _value_problem(
+                "events.csv",
+                "offence_date",
+                _iso_text(dates),
+                future,
+                f"offence dates after the extract date {on}: {{values}}; a date in the future is a typing "
+                "error (give the extract date with --extract-date YYYY-MM-DD if it is not today)",
+            )
         problems += _conflicting_crimes(events)
     for name, frame, columns in (
         ("persons.csv", persons, ("person_id",)),
-        ("events.csv", events, ("crime_id", "person_id")),
+        ("events.csv", events, ("crime_id",)),  # its person_ids must be in persons.csv, checked there
         ("engagement.csv", engagement, ("person_id",)),
     ):
         if frame is not None:
@@ -819,13 +825,25 @@ def plausibility_problems(
     return problems
 
 
+def _iso_text(dates: pd.Series) -> pd.Series:
+    return dates.dt.strftime("%Y-%m-%d")
+
+
 def _conflicting_crimes(events: pd.DataFrame) -> list[Problem]:
     problems = []
+    crime = pd.factorize(events["crime_id"])[0]
     for column, what in (("offence_date", "dates"), ("offence_code", "codes")):
         if column not in events:
             continue
-        counts = events.groupby("crime_id", sort=False)[column].transform("nunique")
-        bad = (counts > 1).to_numpy() & ~_blank(events["crime_id"])
+        values = events[column]
+        if pd.api.types.is_datetime64_dtype(values.dtype):
+            numbers = values.to_numpy("datetime64[ns]").view("int64").astype("float64")
+            numbers[values.isna().to_numpy()] = np.nan  # an unreadable date is reported already
+        else:
+            numbers = pd.factorize(values)[0].astype("float64")
+        grouped = pd.Series(numbers).groupby(crime, sort=False)
+        bad = (grouped.transform("min") != grouped.transform("max")).to_numpy() & (crime >= 0)
+        bad &= ~np.isnan(numbers)
         problems += _value_problem(
             "events.csv",
             "crime_id",
@@ -861,11 +879,13 @@ def formula_problems(frame: pd.DataFrame, columns: Sequence[str], name: str) -> 
 
 
 def _first_characters(values: pd.Series) -> np.ndarray:
-    """Each value's first character ('' if blank or missing), without a Python loop."""
+    """Each value's first character ('' if blank or missing), looking at each distinct value once."""
+    codes, distinct = pd.factorize(values)
     try:
-        return np.asarray(values.fillna("").to_numpy(), dtype="U1")
+        first = np.asarray(np.asarray(distinct, dtype=object), dtype="U1")
     except (TypeError, ValueError):
-        return values.astype("string").str[:1].fillna("").to_numpy(dtype="U1")
+        first = pd.Series(distinct, dtype="string").str[:1].fillna("").to_numpy(dtype="U1")
+    return np.where(codes >= 0, np.append(first, "")[codes], "")
 
 
 def _may_hold_quotes(path: Path) -> bool:

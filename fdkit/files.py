@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -42,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .records import FORMULA_STARTS, _first_characters
 
 __all__ = [
     "FORMULA_STARTS",
@@ -55,8 +56,6 @@ __all__ = [
     "write_csv",
 ]
 
-#: Characters that make a spreadsheet cell a formula (or a DDE command) when they begin it.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 SEAL_SUFFIX = ".seal.json"
 
@@ -97,7 +96,9 @@ def _sealed_fingerprints(folder: Path) -> dict[str, str]:
 
 
 def _ids_sha256(path: Path) -> str | None:
-    """The fingerprint of a CSV's ``person_id`` column, as a seal records it (see randomise)."""
+    """The fingerprint of a CSV's ``person_id`` column, as a seal records it."""
+    from .randomise import ids_sha256
+
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             ids = [row.get("person_id") for row in csv.DictReader(handle)]
@@ -105,8 +106,7 @@ def _ids_sha256(path: Path) -> str | None:
         return None
     if not ids or None in ids:
         return None
-    text = "".join(f"{i.strip()}\n" for i in sorted(ids))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return ids_sha256([i.strip() for i in ids])
 
 
 def formula_cells(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -119,8 +119,7 @@ def formula_cells(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         values = frame[column]
         if not (pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)):
             continue
-        text = values.astype("string")
-        bad = text.str.startswith(FORMULA_STARTS).fillna(False).to_numpy(dtype=bool)
+        bad = np.isin(_first_characters(values), FORMULA_STARTS)
         if bad.any():
             found[str(column)] = np.flatnonzero(bad)
     return found
@@ -160,9 +159,7 @@ def atomic_write(path: str | Path, write: Callable[[object], None], *, binary: b
     except OSError as error:
         raise OutputFailed(error.errno, f"cannot write in {path.parent}: {error.strerror}") from None
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes files private; give the usual permissions
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes files private; give the usual permissions
         mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
         with os.fdopen(descriptor, **mode) as handle:
             write(handle)

@@ -1,12 +1,15 @@
 """The ``fdkit`` command: a thin layer over the package's functions.
 
-Exit codes: 0 success, 1 a data problem (a short message naming the file, column and rows;
-``--debug`` adds the traceback), 2 a usage error.
+Exit codes: 0 success, 1 a data problem or a file that cannot be read or written (a short
+message naming the file, column and rows; ``--debug`` adds the traceback), 2 a usage error
+(including an output the guard refuses), 3 an unexpected error: a bug in fdkit, reported with
+its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import traceback
@@ -46,13 +49,14 @@ def _add_validate(commands) -> None:
         action="store_true",
         help="read dates written day first (21/11/2024) instead of rejecting them",
     )
+    _add_extract_date(parser)
     parser.set_defaults(run=_run_validate)
 
 
 def _run_validate(args) -> int:
     from .records import load_records, summarise
 
-    records = load_records(args.folder, dayfirst=args.dayfirst)
+    records = load_records(args.folder, dayfirst=args.dayfirst, extract_date=args.extract_date)
     print(summarise(records))
     return 0
 
@@ -71,18 +75,27 @@ def _add_synth(commands) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="folder to write (created)")
     parser.add_argument("--scenario", type=Path, default=None, help="scenario TOML file (default: the kit's)")
-    parser.add_argument("--seed", type=int, default=None, help="overrides the scenario's seed")
-    parser.add_argument("--force", action="store_true", help="write into --out even if it already has files")
+    parser.add_argument("--seed", type=_seed, default=None, help="overrides the scenario's seed")
+    parser.add_argument(
+        "--force", action="store_true", help="replace --out even if it already has files (never a sealed allocation)"
+    )
     parser.set_defaults(run=_run_synth)
 
 
 def _run_synth(args) -> int:
-    from . import synth
+    from . import files, synth
 
+    outputs = files.OutputGuard(inputs=[args.scenario], force=args.force)
     scenario = synth.load_scenario(args.scenario)
-    written = synth.write_synthetic(args.out, scenario, seed=args.seed, overwrite=args.force)
-    print(written.describe())
+    own = (*RECORDS_FILES, synth.SCENARIO_FILE, synth.MANIFEST_FILE, synth.DICTIONARY_FILE, *SYNTH_TRIAL_FILES)
+    with outputs.staged_folder(args.out, own_names=own) as staging:
+        written = synth.write_synthetic(staging, scenario, seed=args.seed, overwrite=True)
+    print(dataclasses.replace(written, path=args.out).describe())
     return 0
+
+
+RECORDS_FILES = ("persons.csv", "events.csv", "engagement.csv")
+SYNTH_TRIAL_FILES = ("eligible.csv", "funnel.csv", "allocation.csv", "trial_truth.csv")
 
 
 def _add_screen(commands) -> None:
@@ -105,19 +118,24 @@ def _add_screen(commands) -> None:
         "--exclusions", type=Path, help="CSV of person_id,reason (already allocated / in custody / deceased / other)"
     )
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
+    _add_extract_date(parser)
+    parser.add_argument("--force", action="store_true", help="replace existing output files (never a sealed list)")
     rule = parser.add_argument_group("the rule (defaults: the trial's)")
-    rule.add_argument("--min-age", type=int, default=11)
-    rule.add_argument("--max-age", type=int, default=25)
-    rule.add_argument("--knife-window-months", type=int, default=12)
-    rule.add_argument("--other-window-months", type=int, default=24)
+    rule.add_argument("--min-age", type=_positive_int, default=11)
+    rule.add_argument("--max-age", type=_positive_int, default=25)
+    rule.add_argument("--knife-window-months", type=_positive_int, default=12)
+    rule.add_argument("--other-window-months", type=_positive_int, default=24)
     parser.set_defaults(run=_run_screen)
 
 
 def _run_screen(args) -> int:
-    from . import eligibility
+    from . import eligibility, files
     from .records import load_records, read_table
 
-    records = load_records(args.records, dayfirst=args.dayfirst)
+    outputs = files.OutputGuard(inputs=[args.exclusions], input_folders=[args.records], force=args.force)
+    outputs.claim(args.out)
+    outputs.claim(args.funnel_out)
+    records = load_records(args.records, dayfirst=args.dayfirst, extract_date=args.extract_date)
     adult_from = min(max(18, args.min_age), args.max_age + 1)
     bands = tuple(
         (low, high, f"{low}-{high}")
@@ -144,7 +162,7 @@ def _run_screen(args) -> int:
             choices={"reason": eligibility.EXCLUSION_REASONS},
         )
     result = eligibility.screen(records, args.reference_date, rule, exclusions=exclusions)
-    eligibility.write_eligible(result, args.out, args.funnel_out)
+    eligibility.write_eligible(result, args.out, args.funnel_out, guard=outputs)
     print(f"Screening on {args.reference_date}: {rule.describe()}")
     print(result.funnel.to_string(index=False))
     bands_found = result.eligible["age_band"].value_counts().sort_index()
@@ -169,7 +187,7 @@ def _add_randomise(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--eligible", type=Path, required=True, help="the eligible list (CSV with person_id)")
-    parser.add_argument("--seed", type=int, required=True, help="the random seed (record it!)")
+    parser.add_argument("--seed", type=_seed, required=True, help="the random seed, a whole number from 0 (record it!)")
     parser.add_argument("--date", type=_iso_date, required=True, help="date of randomisation, YYYY-MM-DD")
     parser.add_argument("--out", type=Path, required=True, help="allocation file to create")
     parser.add_argument(
@@ -186,16 +204,25 @@ def _add_randomise(commands) -> None:
         metavar="STRATUM=N",
         help="treated places in a stratum; repeat for each stratum",
     )
-    parser.add_argument("--n-treated", type=int, help="treated places in all (complete method)")
+    parser.add_argument("--n-treated", type=_non_negative_int, help="treated places in all (complete method)")
     parser.add_argument("--probability", type=float, default=0.5, help="chance of treatment (simple method)")
     parser.add_argument("--previous", type=Path, help="an earlier allocation this wave adds to")
     parser.set_defaults(run=_run_randomise)
 
 
 def _run_randomise(args) -> int:
-    from . import randomise
+    from . import files, randomise
     from .eligibility import read_eligible
 
+    previous_seal = randomise.seal_path(args.previous) if args.previous else None
+    outputs = files.OutputGuard(inputs=[args.eligible, args.previous, previous_seal])
+    for existing in (args.out, randomise.seal_path(args.out)):
+        if existing.exists() and files.resolved(existing) not in outputs.inputs:
+            raise files.OutputRefused(randomise._refusal(existing, args.out))
+    outputs.claim(args.out, replaceable=False)
+    outputs.claim(randomise.seal_path(args.out), replaceable=False, new_seal=True)
+    if not 0 <= args.probability <= 1:
+        raise SystemExit(_usage(args, f"--probability must lie between 0 and 1; got {args.probability}"))
     capacities = {}
     for item in args.treat:
         stratum, _, number = item.rpartition("=")
@@ -272,11 +299,11 @@ def _add_analyse(commands) -> None:
     parser.add_argument("--allocation", type=Path, required=True, help="the allocation CSV (its seal beside it)")
     parser.add_argument("--out", type=Path, required=True, help="where to write the results table (CSV)")
     parser.add_argument("--frame-out", type=Path, help="also write the per-person outcome frame (CSV)")
-    parser.add_argument("--follow-up-months", type=int, default=12, help="follow-up length (default 12)")
+    parser.add_argument("--follow-up-months", type=_positive_int, default=12, help="follow-up length (default 12)")
     parser.add_argument(
         "--harm-weights", type=Path, help="CSV of offence_code,weight (default: the kit's illustrative weights)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for resampling (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for resampling (default 0)")
     parser.add_argument(
         "--resamples", type=int, default=2000, help="bootstrap resamples, with --interval bootstrap (default 2000)"
     )
@@ -304,6 +331,9 @@ def _add_analyse(commands) -> None:
         + " by name)",
     )
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
+    _add_seal_options(parser)
+    _add_extract_date(parser)
+    parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.set_defaults(run=_run_analyse)
 
 
@@ -319,17 +349,27 @@ def _run_analyse(args) -> int:
         raise SystemExit(
             _usage(args, f"unknown methods {', '.join(sorted(unknown))}; choose from {', '.join(_analysis_methods())}")
         )
-    records = load_records(args.records, dayfirst=args.dayfirst)
-    allocation = randomise.read_allocation(args.allocation)
+    outputs = _analysis_guard(args)
+    outputs.claim(args.out)
+    outputs.claim(args.frame_out)
+    checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
+    if not checked.sealed:
+        print(_unsealed_banner(checked))
+    records = load_records(args.records, dayfirst=args.dayfirst, extract_date=args.extract_date)
+    allocation = checked.allocation
     weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
     frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
     for arm in ("treatment", "control"):
         if not (frame["arm"] == arm).any():
             raise _data_error(args.allocation, f"no one in the {arm} arm: there is nothing to compare")
+    stamp = {} if checked.sealed else {"allocation": randomise.UNSEALED}
     if args.frame_out:
-        frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d")).to_csv(
-            args.frame_out, index=False, lineterminator="\n"
+        outputs.write_csv(
+            frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d"), **stamp), args.frame_out
         )
+    arms_per_stratum = frame.groupby("stratum")["arm"].nunique()
+    if one_armed := sorted(arms_per_stratum.index[arms_per_stratum < 2]):
+        print(f"note: no separate estimate for {', '.join(one_armed)}: everyone there is in one arm", file=sys.stderr)
     methods = args.methods or analysis.DEFAULT_METHODS
     table = analysis.results_table(
         frame,
@@ -338,8 +378,9 @@ def _run_analyse(args) -> int:
         resamples=args.resamples,
         permutations=args.permutations,
         interval=args.interval,
+        subgroups=("all", *sorted(arms_per_stratum.index[arms_per_stratum == 2])),
     )
-    _write_csv(table, args.out)
+    outputs.write_csv(table.assign(**stamp), args.out)
     shown = table[(table["subgroup"] == "all") & (table["method"] == "ratio_of_means")]
     print(
         f"{len(frame)} people ({(frame['arm'] == 'treatment').sum()} treatment), "
@@ -380,23 +421,6 @@ def _analysis_methods(default: bool = False, diagnosable: bool = False) -> tuple
     )
 
 
-def _write_csv(table, path: Path) -> None:
-    """Write a CSV atomically (temporary file in the same folder, fsync, rename); fdkit.files will replace this."""
-    import os
-    import tempfile
-
-    handle, temporary = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            table.to_csv(out, index=False, lineterminator="\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _add_power(commands) -> None:
     parser = commands.add_parser(
         "power",
@@ -419,7 +443,8 @@ def _add_power(commands) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="where to write the diagnosis (CSV)")
     parser.add_argument("--sims", type=int, default=1000, help="simulated trials per design (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed (default 0)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output file")
     parser.add_argument("--outcome", default="harm_suspect", help="outcome to analyse (default harm_suspect)")
     parser.add_argument(
         "--methods",
@@ -439,7 +464,7 @@ def _add_power(commands) -> None:
 
 
 def _run_power(args) -> int:
-    from . import design, outcomes
+    from . import design, files, outcomes
 
     if len(args.n_treated) != len(args.n_control):
         raise SystemExit(_usage(args, "--n-treated and --n-control must list the same number of sizes"))
@@ -455,6 +480,10 @@ def _run_power(args) -> int:
         )
     if any(not 0 <= r <= 100 for r in args.reduction) or min(args.n_treated + args.n_control) < 2 or args.sims < 10:
         raise SystemExit(_usage(args, "reductions must be 0-100, sizes at least 2 and --sims at least 10"))
+    if args.permutations < 100:
+        raise SystemExit(_usage(args, "--permutations must be at least 100"))
+    outputs = files.OutputGuard(force=args.force)
+    outputs.claim(args.out)
     if sys.stderr.isatty():
         print("building the synthetic superpopulation ...", file=sys.stderr, flush=True)
     population = design.build_superpopulation()
@@ -470,7 +499,7 @@ def _run_power(args) -> int:
         permutations=args.permutations,
         statistic=args.statistic,
     )[list(POWER_COLUMNS)]
-    _write_csv(table, args.out)
+    outputs.write_csv(table, args.out)
     print(table.round(3).to_string(index=False))
     print(f"\n{args.sims:,} simulated trials per design; written to {args.out}")
     return 0
@@ -496,41 +525,129 @@ def _add_report(commands) -> None:
         help="the screening funnel CSV (fdkit screen --funnel-out); default: re-screen "
         "with the trial's rule on the randomisation date",
     )
-    parser.add_argument("--follow-up-months", type=int, default=12, help="follow-up length (default 12)")
+    parser.add_argument("--follow-up-months", type=_positive_int, default=12, help="follow-up length (default 12)")
     parser.add_argument("--harm-weights", type=Path, help="CSV of offence_code,weight (default: illustrative)")
-    parser.add_argument("--seed", type=int, default=1, help="seed for resampling (default 1)")
+    parser.add_argument("--seed", type=_seed, default=1, help="seed for resampling (default 1)")
+    _add_seal_options(parser)
+    parser.add_argument("--force", action="store_true", help="replace an existing report file")
     parser.set_defaults(run=_run_report)
 
 
 def _run_report(args) -> int:
-    from . import outcomes, randomise, report
-    from .records import load_records
+    import tempfile
 
+    from . import outcomes, randomise, report
+    from .records import load_records, read_table
+
+    outputs = _analysis_guard(args, args.funnel)
+    outputs.claim(args.out)
     # Check the inputs here first, so a data problem is a short message, not a notebook traceback.
+    if args.unsealed and args.allocation.is_file() and not randomise.seal_path(args.allocation).is_file():
+        raise _data_error(
+            args.allocation,
+            "the report shows the allocation's seal, so it needs one even with --unsealed; "
+            "fdkit analyse --unsealed gives the results of an allocation without a seal",
+        )
+    checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
+    if not checked.sealed:
+        print(_unsealed_banner(checked))
     records = load_records(args.records)
-    allocation = randomise.read_allocation(args.allocation)
-    outcomes.build_frame(records, allocation, follow_up_months=args.follow_up_months)
+    outcomes.build_frame(records, checked.allocation, follow_up_months=args.follow_up_months)
     if args.harm_weights:
         from . import harm
 
         harm.read_weights(args.harm_weights)
-    if args.funnel and not args.funnel.is_file():
-        raise FileNotFoundError(f"funnel file {args.funnel} does not exist")
+    if args.funnel:
+        read_table(args.funnel, required=FUNNEL_COLUMNS)
     if sys.stderr.isatty():
         print("running the report notebook ...", file=sys.stderr, flush=True)
-    out = report.render_report(
-        {
-            "records": str(args.records),
-            "allocation": str(args.allocation),
-            "funnel": str(args.funnel) if args.funnel else None,
-            "follow_up_months": args.follow_up_months,
-            "harm_weights": str(args.harm_weights) if args.harm_weights else None,
-            "seed": args.seed,
-        },
-        args.out,
-    )
-    print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KB, self-contained)")
+    with tempfile.TemporaryDirectory() as scratch:
+        rendered = report.render_report(
+            {
+                "records": str(args.records),
+                "allocation": str(args.allocation),
+                "funnel": str(args.funnel) if args.funnel else None,
+                "follow_up_months": args.follow_up_months,
+                "harm_weights": str(args.harm_weights) if args.harm_weights else None,
+                "seed": args.seed,
+            },
+            Path(scratch) / "report.html",
+        )
+        html = rendered.read_text(encoding="utf-8")
+    if not checked.sealed:
+        html = _stamp_unsealed(html, checked)
+    outputs.write_text(html, args.out)
+    print(f"wrote {args.out} ({len(html.encode()) / 1024:,.0f} KB, self-contained)")
     return 0
+
+
+#: The columns of a funnel file (fdkit screen --funnel-out).
+FUNNEL_COLUMNS = ("step", "description", "remaining", "excluded", "reason")
+
+
+def _add_seal_options(parser) -> None:
+    parser.add_argument(
+        "--eligible",
+        type=Path,
+        action="append",
+        default=[],
+        help="the eligible list of each wave, to verify the allocation's seal against before "
+        "analysing (default: eligible.csv beside the allocation)",
+    )
+    parser.add_argument(
+        "--unsealed",
+        action="store_true",
+        help="go on even if the allocation does not match its seal; every output then says UNSEALED ALLOCATION",
+    )
+
+
+def _add_extract_date(parser) -> None:
+    parser.add_argument(
+        "--extract-date",
+        type=_iso_date,
+        default=None,
+        help="when the records were extracted, YYYY-MM-DD (default today): no offence or birth may be later",
+    )
+
+
+def _analysis_guard(args, *extra_inputs):
+    from . import files, randomise
+
+    return files.OutputGuard(
+        inputs=[
+            args.allocation,
+            randomise.seal_path(args.allocation),
+            args.harm_weights,
+            *args.eligible,
+            *extra_inputs,
+        ],
+        input_folders=[args.records],
+        force=args.force,
+    )
+
+
+def _unsealed_banner(checked) -> str:
+    from .randomise import UNSEALED
+
+    return (
+        f"{UNSEALED}: the allocation was not verified against its seal ({'; '.join(checked.verification.mismatches)})"
+    )
+
+
+def _stamp_unsealed(html: str, checked) -> str:
+    import html as markup
+
+    from .randomise import UNSEALED
+
+    why = markup.escape("; ".join(checked.verification.mismatches))
+    banner = (
+        '<div class="fdkit-unsealed" style="background:#b00020;color:#fff;padding:1em;font-size:1.4em;'
+        f'font-weight:bold;text-align:center">{UNSEALED}: the allocation was not verified against its seal; '
+        f"these results cannot be trusted as a randomised comparison.<br><small>{why}</small></div>"
+    )
+    at = html.find("<body")
+    at = html.find(">", at) + 1 if at >= 0 else 0
+    return html[:at] + banner + html[at:]
 
 
 def _add_pseudonymise(commands) -> None:
@@ -549,23 +666,30 @@ def _add_pseudonymise(commands) -> None:
     parser.add_argument("--key-file", type=Path, help="the unit's secret key")
     parser.add_argument("--new-key", type=Path, metavar="FILE", help="create a new random key file and stop")
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
+    parser.add_argument(
+        "--insecure-key-file", action="store_true", help="use a key file that others may read (not advised)"
+    )
     parser.set_defaults(run=_run_pseudonymise)
 
 
 def _run_pseudonymise(args) -> int:
-    from . import privacy
+    from . import files, privacy
     from .records import load_records, write_records
 
     if args.new_key:
+        files.OutputGuard(inputs=[args.records, args.key_file], input_folders=[args.records]).claim(
+            args.new_key, replaceable=False
+        )
         privacy.new_key(args.new_key)
         print(f"wrote a new key to {args.new_key}; keep it private and never commit or share it")
         return 0
     if not (args.records and args.out and args.key_file):
         raise SystemExit(_usage(args, "give --records, --out and --key-file (or --new-key FILE)"))
-    if (args.out / "events.csv").exists():
-        raise FileExistsError(f"{args.out}/ already holds records; choose an empty folder")
-    safe = privacy.pseudonymise(load_records(args.records, dayfirst=args.dayfirst), privacy.read_key(args.key_file))
-    write_records(safe, args.out)
+    outputs = files.OutputGuard(inputs=[args.key_file], input_folders=[args.records])
+    key = privacy.read_key(args.key_file, allow_insecure_file=args.insecure_key_file)
+    with outputs.staged_folder(args.out) as staging:
+        safe = privacy.pseudonymise(load_records(args.records, dayfirst=args.dayfirst), key)
+        write_records(safe, staging)
     print(f"wrote pseudonymised records to {args.out}/ ({len(safe.persons):,} persons, {len(safe.events):,} events)")
     return 0
 
@@ -586,14 +710,44 @@ def _add_workshop(commands) -> None:
 
 
 def _run_workshop(args) -> int:
-    from .workshop import make_workshop
+    from . import files
+    from .workshop import ROOT, make_workshop
 
-    written = make_workshop(args.out, overwrite=args.force)
+    outputs = files.OutputGuard(input_folders=[ROOT / "notebooks", ROOT / "synthetic"], force=args.force)
+    with outputs.staged_folder(args.out, own_names=("student", "trainer", "synthetic", "README.md")) as staging:
+        written = make_workshop(staging, overwrite=True)
     print(
         f"wrote {len(written['student'])} student and {len(written['trainer'])} trainer notebooks "
         f"and the synthetic records to {args.out}/"
     )
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {number}")
+    return number
+
+
+def _seed(text: str) -> int:
+    try:
+        return _non_negative_int(text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0: {error}") from None
 
 
 def _int_list(text: str) -> list[int]:
@@ -659,7 +813,14 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``fdkit`` command and return its exit code."""
+    """Run the ``fdkit`` command and return its exit code.
+
+    0 success; 1 a data problem or a file that cannot be read or written (a message naming
+    the file); 2 a usage error (argparse's, or an output the guard refuses); 3 an unexpected
+    error, which is a bug in fdkit: the message asks for a report and shows the traceback.
+    """
+    from .files import OutputRefused
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -667,13 +828,50 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stdout = open(os.devnull, "w")
         return 0
-    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as error:
-        # FdkitDataError is a ValueError; the kit's functions also raise ValueError for
-        # impossible requests on valid files (a capacity above a stratum's size): data problems.
-        if args.debug:
-            traceback.print_exc()
+    except KeyboardInterrupt:
+        print(f"fdkit {args.command}: interrupted; no output was half-written", file=sys.stderr)
+        return 130
+    except OutputRefused as error:
+        _debug_traceback(args)
+        print(f"fdkit {args.command}: {error}", file=sys.stderr)
+        return 2
+    except FdkitDataError as error:
+        _debug_traceback(args)
         print(f"fdkit {args.command}: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a file that cannot be read or written: the user can fix it
+        _debug_traceback(args)
+        print(f"fdkit {args.command}: {_os_message(error)}", file=sys.stderr)
+        return 1
+    except Exception:
+        print(
+            f"fdkit {args.command}: an unexpected error; this is a bug in fdkit; please report it "
+            "with the command you ran and the traceback below.",
+            file=sys.stderr,
+        )
+        traceback.print_exc()
+        return 3
+
+
+def _debug_traceback(args) -> None:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+
+
+def _os_message(error: OSError) -> str:
+    """A file system error in words: the file, the reason and what to do."""
+    from .files import OutputFailed
+
+    if isinstance(error, OutputFailed) or error.filename is None:
+        return str(error.strerror or error)
+    fixes = {
+        FileNotFoundError: "check the path",
+        PermissionError: "check the file's permissions",
+        IsADirectoryError: "give a file, not a folder",
+        NotADirectoryError: "a part of the path is a file, not a folder",
+    }
+    fix = next((text for kind, text in fixes.items() if isinstance(error, kind)), "check the file and the disk")
+    return f"cannot use {error.filename}: {error.strerror}; {fix}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -314,14 +314,21 @@ def _apply_exclusions(people, exclusions, steps):
 ELIGIBLE_DATE_COLUMNS = ("date_of_birth", "last_index_date")
 
 
-def write_eligible(screening: Screening, path, funnel_path=None) -> None:
-    """Write the eligible list (and optionally the funnel) as CSV with ISO dates."""
+def write_eligible(screening: Screening, path, funnel_path=None, *, guard=None) -> None:
+    """Write the eligible list (and optionally the funnel) as CSV with ISO dates.
+
+    Each file is written atomically; a command checks the paths first with
+    :class:`fdkit.files.OutputGuard` and passes it as ``guard``.
+    """
+    from . import files
+
+    write = files.write_csv if guard is None else guard.write_csv
     table = screening.eligible.copy()
     for column in ELIGIBLE_DATE_COLUMNS:
         table[column] = table[column].dt.strftime("%Y-%m-%d")
-    table.to_csv(path, index=False, lineterminator="\n")
+    write(table, path)
     if funnel_path is not None:
-        screening.funnel.to_csv(funnel_path, index=False, lineterminator="\n")
+        write(screening.funnel, funnel_path)
 
 
 def read_eligible(path, *, strata: str | None = None) -> pd.DataFrame:
@@ -332,7 +339,17 @@ def read_eligible(path, *, strata: str | None = None) -> pd.DataFrame:
     fdkit.FdkitDataError
         If ``person_id`` (or the ``strata`` column) is missing or blank, or an ID repeats.
     """
-    from .records import read_table
+    from .records import FdkitDataError, at_file_lines, formula_problems, read_table
 
+    path = Path(path)
     required = ("person_id",) if strata is None else ("person_id", strata)
-    return read_table(Path(path), required=required, unique=("person_id",), not_blank=required)
+    table = read_table(path, required=required, unique=("person_id",), not_blank=required)
+    text_columns = [c for c in table.columns if c == "person_id" or c == strata or not _numeric(table[c])]
+    if problems := formula_problems(table, text_columns, path.name):
+        raise FdkitDataError(at_file_lines(problems, path.parent), source=path)
+    return table
+
+
+def _numeric(values: pd.Series) -> bool:
+    """True if every value is a number (a negative number is not a formula)."""
+    return bool(pd.to_numeric(values.replace("", "0"), errors="coerce").notna().all())

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .records import FdkitDataError, Problem, at_file_lines, read_table
+from .records import FdkitDataError, Problem, at_file_lines, formula_problems, read_table
 
 __all__ = [
     "ALLOCATION_COLUMNS",
@@ -527,6 +527,8 @@ def read_allocation(path: str | Path) -> Allocation:
         )
         raise FdkitDataError(at_file_lines([problem], path.parent), source=path)
     table["wave"] = waves.astype("int64")
+    if problems := formula_problems(table, ("person_id", "stratum"), path.name):
+        raise FdkitDataError(at_file_lines(problems, path.parent), source=path)
     seal = seal_path(path)
     if not seal.is_file():
         raise FdkitDataError(
@@ -540,6 +542,7 @@ def read_allocation(path: str | Path) -> Allocation:
     try:
         record = json.loads(seal.read_text(encoding="utf-8"))
         waves_sealed = tuple(Wave(**w) for w in record["waves"])
+        _check_seal_types(waves_sealed)
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise FdkitDataError([Problem(seal.name, f"the seal is not readable ({error})")], source=seal) from None
     table = table.loc[:, list(ALLOCATION_COLUMNS)].astype({"person_id": "str", "stratum": "str", "arm": "str"})
@@ -639,3 +642,138 @@ def _differences(expected: pd.DataFrame, found: pd.DataFrame, shown: int = 10) -
         if len(differ) > shown:
             notes.append(f"... and {len(differ) - shown} more people whose {column} differs")
     return notes
+
+
+# ------------------------------------------------------------- trusting an allocation
+
+UNSEALED = "UNSEALED ALLOCATION"
+
+_SEAL_TYPES = {
+    "wave": int,
+    "method": str,
+    "seed": int,
+    "randomised_on": str,
+    "strata": (str, type(None)),
+    "capacities": (dict, type(None)),
+    "n_treated": (int, type(None)),
+    "probability": (int, float, type(None)),
+    "eligible_count": int,
+    "eligible_ids_sha256": str,
+    "already_allocated": int,
+    "sealed_at": str,
+}
+
+
+def _check_seal_types(waves: Sequence[Wave]) -> None:
+    """Raise TypeError naming the first field of a seal that has the wrong kind of value."""
+    for wave in waves:
+        for name, kinds in _SEAL_TYPES.items():
+            value = getattr(wave, name)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise TypeError(f"wave {wave.wave!r}: {name} is {value!r}, which is not a {_kind_name(kinds)}")
+        if wave.method not in METHODS or wave.seed < 0:
+            raise TypeError(f"wave {wave.wave}: method {wave.method!r} and seed {wave.seed} are not a valid design")
+        for stratum, places in (wave.capacities or {}).items():
+            if isinstance(places, bool) or not isinstance(places, int) or places < 0:
+                raise TypeError(f"wave {wave.wave}: the capacity of {stratum!r} is {places!r}, not a whole number")
+
+
+def _kind_name(kinds) -> str:
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    names = {int: "whole number", float: "number", str: "text", dict: "mapping", type(None): "null"}
+    return " or ".join(dict.fromkeys(names[k] for k in kinds))
+
+
+@dataclass(frozen=True)
+class SealCheck:
+    """What :func:`check_sealed` found before an analysis.
+
+    Attributes
+    ----------
+    allocation : Allocation
+        The allocation read.
+    verification : Verification
+        The seal check; ``verification.ok`` is False when the analysis runs unsealed.
+    """
+
+    allocation: Allocation
+    verification: Verification
+
+    @property
+    def sealed(self) -> bool:
+        return self.verification.ok
+
+
+def check_sealed(
+    path: str | Path, eligible: Sequence[str | Path] | None = None, *, unsealed: bool = False
+) -> SealCheck:
+    """Read an allocation for analysis, trusting it only if :func:`verify` holds.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The allocation CSV.
+    eligible : sequence of path, optional
+        The eligible list of each wave, in order. By default ``eligible.csv`` beside the
+        allocation, if there is one.
+    unsealed : bool
+        Go on when the seal does not hold (or is missing, or there is no eligible list to
+        check against); the result then says so, and every output must be stamped
+        :data:`UNSEALED`.
+
+    Returns
+    -------
+    SealCheck
+
+    Raises
+    ------
+    fdkit.FdkitDataError
+        If the allocation or its seal cannot be read, or the seal does not hold and
+        ``unsealed`` is False: every mismatch is listed.
+    """
+    from .eligibility import read_eligible
+
+    path = Path(path)
+    if eligible is None or len(eligible) == 0:
+        beside = path.parent / "eligible.csv"
+        eligible = [beside] if beside.is_file() else []
+    if unsealed and not seal_path(path).is_file():
+        allocation = _read_without_seal(path)
+        return SealCheck(allocation, Verification(False, (f"{path.name} has no seal",)))
+    allocation = read_allocation(path)
+    if eligible:
+        verification = verify(path, [read_eligible(p) for p in eligible])
+    else:
+        verification = Verification(False, ("no eligible list was given to check the seal against",))
+    if not verification.ok and not unsealed:
+        how = (
+            "give each wave's eligible list with --eligible (as for fdkit verify)"
+            if not eligible
+            else "run fdkit verify to see the differences and use the allocation that was sealed"
+        )
+        message = (
+            "the allocation cannot be trusted for analysis: "
+            + "; ".join(verification.mismatches)
+            + f". {how[0].upper() + how[1:]}; or pass --unsealed to analyse it anyway, and every output "
+            f"will say {UNSEALED}"
+        )
+        raise FdkitDataError([Problem(path.name, message)], source=path)
+    return SealCheck(allocation, verification)
+
+
+def _read_without_seal(path: Path) -> Allocation:
+    """The allocation table alone, for an analysis the user has accepted as unsealed."""
+    table = read_table(
+        path,
+        required=ALLOCATION_COLUMNS,
+        dates=("randomised_on",),
+        unique=("person_id",),
+        choices={"arm": ARMS},
+        not_blank=("person_id", "stratum", "wave"),
+    )
+    waves = pd.to_numeric(table["wave"], errors="coerce")
+    if (waves.isna() | (waves < 1) | (waves % 1 != 0)).any():
+        raise FdkitDataError([Problem(path.name, "wave numbers must be whole numbers from 1", column="wave")], path)
+    table["wave"] = waves.astype("int64")
+    table = table.loc[:, list(ALLOCATION_COLUMNS)].astype({"person_id": "str", "stratum": "str", "arm": "str"})
+    return Allocation(table=table.sort_values(["wave", "person_id"], ignore_index=True), waves=())

@@ -20,9 +20,11 @@ file lines and the offending values.
 from __future__ import annotations
 
 import csv
+import mmap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,9 @@ __all__ = [
     "Problem",
     "Records",
     "RecordsSummary",
+    "formula_problems",
     "load_records",
+    "plausibility_problems",
     "read_table",
     "summarise",
     "validate_frames",
@@ -68,6 +72,15 @@ _ISO_DATE = rf"^(\d{{4}})-(\d{{2}})-(\d{{2}}){_TIME}$"
 _SLASHED_DATE = rf"^(\d{{1,2}})[/-](\d{{1,2}})[/-](\d{{4}}){_TIME}$"
 
 _OK, _BLANK, _IMPOSSIBLE, _DAY_FIRST, _MONTH_FIRST, _UNREADABLE = range(6)
+
+#: The oldest age a person in the records is believed to be.
+MAX_AGE = 110
+#: Characters that make a spreadsheet run a cell as a formula (see fdkit.files).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+# Python's csv module refuses fields over 131,072 characters; a huge cell is reported as a
+# problem with its line, not as a crash while the lines are being counted.
+csv.field_size_limit(2**31 - 1)
 
 
 # --- problems and the error -------------------------------------------------------------
@@ -142,10 +155,10 @@ class FdkitDataError(ValueError):
     def _render(self) -> str:
         if self.source is None:
             where = "the records"
-        elif Path(self.source).suffix:
-            where = f"file '{self.source}'"
-        else:
+        elif Path(self.source).is_dir() or not (Path(self.source).suffix or Path(self.source).exists()):
             where = f"records folder '{self.source}'"
+        else:
+            where = f"file '{self.source}'"
         count = len(self.problems)
         lines = [f"{count:,} problem{'s' if count != 1 else ''} in {where}:"]
         lines += [f"- {problem}" for problem in self.problems]
@@ -506,7 +519,13 @@ class Records:
         return f"Records({', '.join(parts)})"
 
 
-def load_records(folder: str | Path, *, dayfirst: bool = False, lookup: pd.DataFrame | None = None) -> Records:
+def load_records(
+    folder: str | Path,
+    *,
+    dayfirst: bool = False,
+    lookup: pd.DataFrame | None = None,
+    extract_date: str | date | pd.Timestamp | None = None,
+) -> Records:
     """Read and check a records folder.
 
     Parameters
@@ -517,6 +536,9 @@ def load_records(folder: str | Path, *, dayfirst: bool = False, lookup: pd.DataF
         Also read dates written day first, ``DD/MM/YYYY``; see :func:`read_table`.
     lookup : pandas.DataFrame, optional
         The offence lookup event codes must be in; :func:`fdkit.offences.lookup` by default.
+    extract_date : date or str, optional
+        When the extract was taken (default today): no offence or birth may be later, and
+        no one older than :data:`MAX_AGE` on it. See :func:`plausibility_problems`.
 
     Returns
     -------
@@ -529,7 +551,8 @@ def load_records(folder: str | Path, *, dayfirst: bool = False, lookup: pd.DataF
         line 1): unreadable files or values, blank or repeated ids, repeated
         (``crime_id``, ``person_id``, ``role``), roles other than suspect or victim, sex
         other than F, M, X or blank, offence codes not in the lookup, events or engagement
-        rows for people not in ``persons.csv``, and dates of birth after an offence date.
+        rows for people not in ``persons.csv``, dates of birth after an offence date, and
+        the implausible records :func:`plausibility_problems` finds.
 
     Examples
     --------
@@ -549,6 +572,7 @@ def load_records(folder: str | Path, *, dayfirst: bool = False, lookup: pd.DataF
         frames[table.name], found = _read(path, table.columns, table.booleans, table.dates, dayfirst)
         problems += found
     problems += _check_records(frames, lookup, suffix=".csv")
+    problems += plausibility_problems(frames, folder, extract_date)
     if problems:
         located = at_file_lines(_by_file(problems, suffix=".csv"), folder)
         raise FdkitDataError(located, source=folder)
@@ -718,6 +742,190 @@ def _born_after_offence(events: pd.DataFrame, persons: pd.DataFrame, found: np.n
     ]
     message = f"offence before the person's date of birth: {_listing(texts, int(bad.sum()))}"
     return _problem_at(name, "offence_date", bad, message, shown["person_id"].tolist())
+
+
+# --- plausibility: records that parse but cannot be true ---------------------------------
+
+
+def plausibility_problems(
+    frames: Mapping[str, pd.DataFrame | None],
+    folder: Path | None,
+    extract_date: str | date | pd.Timestamp | None = None,
+) -> list[Problem]:
+    """Problems with records that are well formed but cannot be true, or are unsafe to open.
+
+    - offence dates after the extract date, dates of birth after it, and ages over
+      :data:`MAX_AGE` on it (the extract date defaults to today);
+    - a ``crime_id`` recorded with different offence dates or codes;
+    - a ``person_id`` or ``crime_id`` beginning with a character that makes a spreadsheet
+      run it as a formula (formula injection);
+    - a value holding a line break: real records never do, so it is almost always a stray
+      quote that has merged rows; the lines where it opens and closes are given.
+
+    Parameters
+    ----------
+    frames : mapping of str to DataFrame or None
+        ``persons``, ``events`` and ``engagement`` as read (None where unreadable).
+    folder : pathlib.Path or None
+        The records folder, to give file lines for line breaks; None for in-memory frames.
+    extract_date : date or str, optional
+
+    Returns
+    -------
+    list of Problem
+        Named ``persons.csv`` and so on, at row positions (line breaks at file lines).
+    """
+    extract = pd.Timestamp(date.today() if extract_date is None else extract_date).normalize()
+    on = f"{extract:%Y-%m-%d}"
+    persons, events, engagement = (frames.get(table.name) for table in _TABLES)
+    problems = []
+    if persons is not None and pd.api.types.is_datetime64_dtype(persons["date_of_birth"].dtype):
+        born = persons["date_of_birth"]
+        future = (born > extract).to_numpy()
+        if future.any():
+            problems += _value_problem(
+                "persons.csv",
+                "date_of_birth",
+                _iso_text(born),
+                future,
+                f"dates of birth after the extract date {on}: {{values}} (give the extract date with "
+                "--extract-date YYYY-MM-DD if it is not today)",
+            )
+        oldest = extract - pd.DateOffset(years=MAX_AGE)
+        too_old = (born < oldest).to_numpy()
+        if too_old.any():
+            problems += _value_problem(
+                "persons.csv",
+                "date_of_birth",
+                _iso_text(born),
+                too_old,
+                f"people over {MAX_AGE} on {on}: born {{values}}; check the dates of birth",
+            )
+    if events is not None and pd.api.types.is_datetime64_dtype(events["offence_date"].dtype):
+        dates = events["offence_date"]
+        future = (dates > extract).to_numpy()
+        if future.any():
+            problems += _value_problem(
+                "events.csv",
+                "offence_date",
+                _iso_text(dates),
+                future,
+                f"offence dates after the extract date {on}: {{values}}; a date in the future is a typing "
+                "error (give the extract date with --extract-date YYYY-MM-DD if it is not today)",
+            )
+        problems += _conflicting_crimes(events)
+    for name, frame, columns in (
+        ("persons.csv", persons, ("person_id",)),
+        ("events.csv", events, ("crime_id",)),  # its person_ids must be in persons.csv, checked there
+        ("engagement.csv", engagement, ("person_id",)),
+    ):
+        if frame is not None:
+            problems += formula_problems(frame, columns, name)
+            problems += _line_break_problems(frame, name, folder)
+    return problems
+
+
+def _iso_text(dates: pd.Series) -> pd.Series:
+    return dates.dt.strftime("%Y-%m-%d")
+
+
+def _conflicting_crimes(events: pd.DataFrame) -> list[Problem]:
+    problems = []
+    crime = pd.factorize(events["crime_id"])[0]
+    for column, what in (("offence_date", "dates"), ("offence_code", "codes")):
+        if column not in events:
+            continue
+        values = events[column]
+        if pd.api.types.is_datetime64_dtype(values.dtype):
+            numbers = values.to_numpy("datetime64[ns]").view("int64").astype("float64")
+            numbers[values.isna().to_numpy()] = np.nan  # an unreadable date is reported already
+        else:
+            numbers = pd.factorize(values)[0].astype("float64")
+        grouped = pd.Series(numbers).groupby(crime, sort=False)
+        bad = (grouped.transform("min") != grouped.transform("max")).to_numpy() & (crime >= 0)
+        bad &= ~np.isnan(numbers)
+        problems += _value_problem(
+            "events.csv",
+            "crime_id",
+            events["crime_id"],
+            bad,
+            f"crimes recorded with different offence {what}: {{values}} (every row of one crime must "
+            f"share its {column})",
+        )
+    return problems
+
+
+def formula_problems(frame: pd.DataFrame, columns: Sequence[str], name: str) -> list[Problem]:
+    """Values in ``columns`` that a spreadsheet would run as a formula, as problems at rows.
+
+    Identifiers and stratum names must not begin with ``=``, ``+``, ``-``, ``@``, a tab or
+    a carriage return: the kit writes them to CSV files analysts open in Excel.
+    """
+    problems = []
+    for column in columns:
+        if column not in frame:
+            continue
+        bad = np.isin(_first_characters(frame[column]), FORMULA_STARTS)
+        problems += _value_problem(
+            name,
+            column,
+            frame[column],
+            bad,
+            "values beginning with =, +, -, @, a tab or a carriage return: {values}. A spreadsheet runs "
+            "such a cell as a formula (formula injection), so the kit refuses them; give safe IDs with "
+            "fdkit pseudonymise, or rename them",
+        )
+    return problems
+
+
+def _first_characters(values: pd.Series) -> np.ndarray:
+    """Each value's first character ('' if blank or missing), looking at each distinct value once."""
+    codes, distinct = pd.factorize(values)
+    try:
+        first = np.asarray(np.asarray(distinct, dtype=object), dtype="U1")
+    except (TypeError, ValueError):
+        first = pd.Series(distinct, dtype="string").str[:1].fillna("").to_numpy(dtype="U1")
+    return np.where(codes >= 0, np.append(first, "")[codes], "")
+
+
+def _may_hold_quotes(path: Path) -> bool:
+    """False if the file has no double quote at all, so no value in it can hold a line break."""
+    try:
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(b'"') >= 0
+    except (OSError, ValueError):
+        return True
+
+
+def _line_break_problems(frame: pd.DataFrame, name: str, folder: Path | None) -> list[Problem]:
+    if folder is not None and (folder / name).is_file() and not _may_hold_quotes(folder / name):
+        return []  # only a quoted value can hold a line break: a quick scan saves checking every value
+    problems = []
+    for column in frame.columns:
+        if not pd.api.types.is_object_dtype(frame[column].dtype) and not pd.api.types.is_string_dtype(
+            frame[column].dtype
+        ):
+            continue
+        breaks = frame[column].astype("string").str.count(r"\r\n|\r|\n").fillna(0).to_numpy(dtype=int)
+        rows = np.flatnonzero(breaks)
+        if not len(rows):
+            continue
+        shown = rows[:SHOWN]
+        if folder is not None and (folder / name).is_file():
+            starts = _file_lines(folder / name, set(shown.tolist()))
+            lines = tuple(starts[row] for row in shown.tolist())
+            spans = [f"opens on line {starts[r]} and closes on line {starts[r] + breaks[r]}" for r in shown]
+            unit = "line"
+        else:
+            lines, unit = tuple(shown.tolist()), "row"
+            spans = [f"row {r} holds {breaks[r]} line break(s)" for r in shown]
+        message = (
+            f"values holding line breaks ({_listing(spans, len(rows))}): real records do not hold line "
+            "breaks, so a quote has probably been left open and merged the rows in between into one; "
+            "remove the stray quote"
+        )
+        problems.append(Problem(name, message, column, lines, (), len(rows), unit))
+    return problems
 
 
 # --- writing -----------------------------------------------------------------------------

@@ -65,6 +65,26 @@ RECORDS_CASES = [
     ("engagement unknown person", lambda t: folder(t, engagement="person_id,engaged\nZ,true\n"), "Z"),
     ("engagement bad boolean", lambda t: folder(t, engagement="person_id,engaged\nA,sometimes\n"), "sometimes"),
     ("no such folder", lambda t: t / "nowhere", "nowhere"),
+    ("offence after the extract date", lambda t: folder(t, events=swap(EVENTS, "2022-10-01", "2099-01-01")), "2099"),
+    ("born in the future", lambda t: folder(t, persons=swap(PERSONS, "2005-01-01", "2031-01-01")), "2031-01-01"),
+    ("older than 110", lambda t: folder(t, persons=swap(PERSONS, "2005-01-01", "1880-01-01")), "over 110"),
+    ("crime with two dates", lambda t: folder(t, events=swap(EVENTS, "C2,B,2022-06-01", "C2,B,2022-06-03")), "C2"),
+    (
+        "crime with two codes",
+        lambda t: folder(t, events=swap(EVENTS, "C2,B,2022-06-01,victim,8G", "C2,B,2022-06-01,victim,10D/1")),
+        "C2",
+    ),
+    (
+        "formula person_id",
+        lambda t: folder(t, persons=PERSONS.replace("\nB,", "\n=B,"), events=EVENTS.replace(",B,", ",=B,")),
+        "formula",
+    ),
+    ("formula crime_id", lambda t: folder(t, events=EVENTS.replace("C1,", "@C1,")), "formula"),
+    (
+        "line break in a value",
+        lambda t: folder(t, persons=PERSONS.replace("\nB,", '\n"B\nB",'), events=EVENTS.replace(",B,", ',"B\nB",')),
+        "line break",
+    ),
 ]
 
 
@@ -214,7 +234,7 @@ ALLOCATION_CASES = [
     (
         "an arm with no one",
         lambda tr, t: analyse(
-            SHIPPED, allocation_variant(tr, t, lambda text: text.replace(",treatment,", ",control,")), t
+            SHIPPED, allocation_variant(tr, t, lambda text: text.replace(",treatment,", ",control,")), t, "--unsealed"
         ),
         "treatment arm",
     ),
@@ -338,6 +358,32 @@ def test_bad_allocations_are_refused_with_a_clear_message(trial, tmp_path, capsy
     captured = capsys.readouterr()
     assert words in captured.err, captured.err
     assert "Traceback" not in captured.err + captured.out
+
+
+def test_an_extract_date_accepts_what_today_would_not(tmp_path, capsys):
+    records = folder(tmp_path, events=swap(EVENTS, "2022-10-01", "2030-01-01"))
+    assert main(["validate", str(records)]) == 1
+    assert main(["validate", str(records), "--extract-date", "2030-06-01"]) == 0
+    assert main(["validate", str(records), "--extract-date", "2029-12-31"]) == 1
+    assert "2029-12-31" in capsys.readouterr().err
+
+
+def test_a_stray_quote_is_reported_where_it_opens_and_closes(tmp_path, capsys):
+    rows = [EVENTS.splitlines()[0]] + [f"K{i},A,2022-01-01,suspect,8G,false,false" for i in range(50)]
+    rows[4] = rows[4].replace(",8G,", ',"8G,')
+    rows[39] = rows[39].replace(",8G,", ',8G",')
+    assert main(["validate", str(folder(tmp_path, events="\n".join(rows) + "\n"))]) == 1
+    err = capsys.readouterr().err
+    assert "opens on line 5 and closes on line 40" in err
+
+
+def test_a_bug_is_exit_3_with_a_request_to_report_it(tmp_path, capsys, monkeypatch):
+    import fdkit.records
+
+    monkeypatch.setattr(fdkit.records, "summarise", lambda records: 1 / 0)
+    assert main(["validate", str(folder(tmp_path))]) == 3
+    err = capsys.readouterr().err
+    assert "this is a bug in fdkit; please report it" in err and "ZeroDivisionError" in err
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):

@@ -77,7 +77,7 @@ def test_randomise_then_verify_then_refuse_to_overwrite(eligible, tmp_path, caps
     assert (tmp_path / "allocation.seal.json").is_file()
     assert main(["verify", "--eligible", str(eligible), str(allocation)]) == 0
     before = allocation.read_bytes()
-    assert main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(allocation)]) == 1
+    assert main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(allocation)]) == 2
     assert "never overwritten" in capsys.readouterr().err
     assert allocation.read_bytes() == before
 

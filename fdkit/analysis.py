@@ -145,7 +145,7 @@ class Effect:
     note: str = ""
     interval: str = ""
     p_mcse: float = np.nan
-    statistic: float = np.nan
+    statistic: float = field(default=np.nan, repr=False)  # a BLAS product: kept out of printed output
     null_distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
     _p_at: Callable[[int], float] | None = field(default=None, repr=False, compare=False)
 

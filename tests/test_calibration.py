@@ -183,3 +183,32 @@ def test_cace_rejects_exactly_when_the_itt_does_and_its_interval_covers(trials):
         covered = _p(t, outcome, ratio=0.6, scaled=t.engaged) >= 0.05
         rate = share(covered, f"CACE interval, coverage at a 40% reduction among the engaged, {outcome}")
         assert COVERAGE_BAND[0] <= rate <= COVERAGE_BAND[1]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reduction"),
+    [
+        ("harm_suspect", 0),
+        pytest.param(
+            "harm_suspect",
+            40,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="measured 91.1% (MC SE 0.6): Welch's normal approximation, which Fieller's interval "
+                "inherits, fails for crime harm's skew at 45 treated people",
+            ),
+        ),
+        ("knife_suspect", 0),
+        ("knife_suspect", 40),
+        ("violence_suspect", 0),
+        ("violence_suspect", 40),
+    ],
+)
+def test_welch_fieller_interval_covers_93_to_97_percent(population, outcome, reduction):
+    spec = design.Design(TRIAL, reduction=reduction, outcome=outcome, methods=("welch_t",))
+    row = design.diagnose(spec, population, sims=SIMS, seed=11 + reduction).iloc[0]
+    print(
+        f"\nWelch/Fieller coverage at {reduction}%, {outcome}: "
+        f"{100 * row.coverage:.1f}% (MC SE {100 * row.coverage_se:.1f})"
+    )
+    assert COVERAGE_BAND[0] <= row.coverage <= COVERAGE_BAND[1]

@@ -54,6 +54,7 @@ import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -156,10 +157,11 @@ class Effect:
 
     def confidence_interval(self, level: float = 0.95) -> tuple[float, float]:
         """The % reductions the same test does not reject at ``1 - level``: ``(low, high)``."""
-        if self._p_at is None:
+        p_at = self._p_at
+        if p_at is None:
             raise ValueError(f"{self.method} gives no interval that can be recomputed at another level")
         alpha = 1 - level
-        return _pct_bounds(invert_on_grid(lambda k: self._p_at(k) < alpha, _grid_index(self.pct_reduction)))[:2]
+        return _pct_bounds(invert_on_grid(lambda k: p_at(k) < alpha, _grid_index(self.pct_reduction)))[:2]
 
     def row(self) -> dict:
         """The table's columns (:data:`RESULT_COLUMNS` without the adjusted p-values, plus ``note``)."""
@@ -1117,15 +1119,14 @@ def cace(
         mean_control=mean_c,
         interval="inverts the ITT randomisation test (Imbens-Rosenbaum)",
     )
-    weights, itt, share, engaged_mean = [], [], [], []
+    per_stratum: list[tuple[float, float, float, float]] = []
     for code in np.unique(strata):
         in_stratum = strata == code
         t, c, e = in_stratum & treated, in_stratum & ~treated, in_stratum & engaged
-        weights.append(in_stratum.sum())
-        itt.append(y[c].mean() - y[t].mean())
-        share.append(e.sum() / t.sum())
-        engaged_mean.append(y[e].mean() if e.any() else 0.0)
-    weights, itt, share, engaged_mean = map(np.asarray, (weights, itt, share, engaged_mean))
+        per_stratum.append(
+            (in_stratum.sum(), y[c].mean() - y[t].mean(), e.sum() / t.sum(), y[e].mean() if e.any() else 0.0)
+        )
+    weights, itt, share, engaged_mean = np.asarray(per_stratum, dtype=float).T
     pi = float(weights @ share / weights.sum())
     note = f"{engaged.sum()} of {treated.sum()} treated engaged (share {engaged.sum() / treated.sum():.2f})"
     if pi == 0:
@@ -1135,7 +1136,9 @@ def cace(
     untreated_compliers = treated_compliers + reduction
     p_values, observed, null = studentised_p_values(y, treated, declared.blocks, assignments, keep_null=True)
     p_value = float(p_values[0])
-    common = dict(p_value=p_value, p_mcse=float(p_value_mcse(p_value, permutations)), statistic=float(observed[0]))
+    common: dict[str, Any] = dict(
+        p_value=p_value, p_mcse=float(p_value_mcse(p_value, permutations)), statistic=float(observed[0])
+    )
     if not untreated_compliers > 0:
         # The compliers' estimated untreated mean is not positive: a % reduction has no meaning.
         return Effect(

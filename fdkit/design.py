@@ -301,6 +301,8 @@ class SimulatedTrials:
 
     def redraws(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """Re-draws of the declared design for randomisation inference: (count, n) booleans."""
+        if self.assignment is None:
+            raise ValueError("these simulated trials carry no declared assignment to re-draw")
         return self.assignment.permutation_matrix(count, rng)
 
     def frame(self, sim: int) -> pd.DataFrame:
@@ -374,7 +376,9 @@ def simulate_trials(
     return SimulatedTrials(follow_up, baseline, treated, strata, names, assignment, engaged)
 
 
-def _apply_effects(population, chosen, treated, strata, names, effects, engagement, follow_up, rng) -> None:
+def _apply_effects(
+    population, chosen, treated, strata, names, effects, engagement, follow_up, rng
+) -> np.ndarray | None:
     """Thin the treated people's follow-up events, as :func:`fdkit.synth.follow_up` does."""
     sims, n = chosen.shape
     engaged_people = np.zeros((sims, n), dtype=bool) if engagement is not None else None
@@ -386,9 +390,9 @@ def _apply_effects(population, chosen, treated, strata, names, effects, engageme
             population.event_role, population.event_group, population.event_code, population.event_knife
         )
         columns = np.flatnonzero(treated & (strata == code))
-        sim_index, column = np.meshgrid(np.arange(sims), columns, indexing="ij")
-        sim_index, column = sim_index.ravel(), column.ravel()
-        if engagement is not None:
+        sim_grid, column_grid = np.meshgrid(np.arange(sims), columns, indexing="ij")
+        sim_index, column = sim_grid.ravel(), column_grid.ravel()
+        if engaged_people is not None:
             engaged = rng.random(sim_index.size) < engagement[stratum]
             sim_index, column = sim_index[engaged], column[engaged]
             engaged_people[sim_index, column] = True

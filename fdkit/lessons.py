@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import nbformat
 
-    parser = argparse.ArgumentParser(prog="python -m fdkit.lessons", description=main.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fdkit.lessons", description=(main.__doc__ or "").splitlines()[0])
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--check", action="store_true", help="report only; exit 1 if anything would change")
     args = parser.parse_args(argv)

@@ -699,13 +699,17 @@ def cace(
 
 
 def adjust_p_values(table: pd.DataFrame) -> pd.DataFrame:
-    """Add Holm and Benjamini-Hochberg p-values across outcomes, per method and subgroup."""
+    """Add Holm and Benjamini-Hochberg p-values across outcomes, per method and subgroup.
+
+    Sensitivity outcomes (:data:`fdkit.outcomes.SENSITIVITY_OUTCOMES`) re-measure another
+    outcome, so they are not part of the family and get no adjusted p-value.
+    """
     from statsmodels.stats.multitest import multipletests
 
     table = table.copy()
     table["p_holm"], table["p_bh"] = np.nan, np.nan
     for _, rows in table.groupby(["method", "subgroup"], sort=False):
-        ok = rows["p_value"].notna()
+        ok = rows["p_value"].notna() & ~rows["outcome"].isin(outcome_definitions.SENSITIVITY_OUTCOMES)
         if ok.sum():
             index = rows.index[ok]
             table.loc[index, "p_holm"] = multipletests(rows.loc[ok, "p_value"], method="holm")[1]

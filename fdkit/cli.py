@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import traceback
 from datetime import date
 from pathlib import Path
@@ -46,13 +48,14 @@ def _add_validate(commands) -> None:
         action="store_true",
         help="read dates written day first (21/11/2024) instead of rejecting them",
     )
+    _add_lookup(parser)
     parser.set_defaults(run=_run_validate)
 
 
 def _run_validate(args) -> int:
     from .records import load_records, summarise
 
-    records = load_records(args.folder, dayfirst=args.dayfirst)
+    records = load_records(args.folder, dayfirst=args.dayfirst, lookup=_lookup(args))
     print(summarise(records))
     return 0
 
@@ -110,6 +113,7 @@ def _add_screen(commands) -> None:
     rule.add_argument("--max-age", type=int, default=25)
     rule.add_argument("--knife-window-months", type=int, default=12)
     rule.add_argument("--other-window-months", type=int, default=24)
+    _add_lookup(parser)
     parser.set_defaults(run=_run_screen)
 
 
@@ -117,7 +121,7 @@ def _run_screen(args) -> int:
     from . import eligibility
     from .records import load_records, read_table
 
-    records = load_records(args.records, dayfirst=args.dayfirst)
+    records = load_records(args.records, dayfirst=args.dayfirst, lookup=_lookup(args))
     adult_from = min(max(18, args.min_age), args.max_age + 1)
     bands = tuple(
         (low, high, f"{low}-{high}")
@@ -287,6 +291,7 @@ def _add_analyse(commands) -> None:
         "randomisation interval, better calibrated at ~150 people (notebook 06)",
     )
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
+    _add_lookup(parser)
     parser.set_defaults(run=_run_analyse)
 
 
@@ -298,7 +303,7 @@ def _run_analyse(args) -> int:
         raise SystemExit(
             _usage(args, "--follow-up-months must be at least 1, --resamples and --permutations at least 100")
         )
-    records = load_records(args.records, dayfirst=args.dayfirst)
+    records = load_records(args.records, dayfirst=args.dayfirst, lookup=_lookup(args))
     allocation = randomise.read_allocation(args.allocation)
     weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
     frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
@@ -436,17 +441,47 @@ def _add_report(commands) -> None:
     parser.add_argument("--follow-up-months", type=int, default=12, help="follow-up length (default 12)")
     parser.add_argument("--harm-weights", type=Path, help="CSV of offence_code,weight (default: illustrative)")
     parser.add_argument("--seed", type=int, default=1, help="seed for resampling (default 1)")
+    _add_lookup(parser)
     parser.set_defaults(run=_run_report)
 
 
 def _run_report(args) -> int:
-    from . import outcomes, randomise, report
+    from . import outcomes, randomise
     from .records import load_records
 
     # Check the inputs here first, so a data problem is a short message, not a notebook traceback.
-    records = load_records(args.records)
+    records = load_records(args.records, lookup=_lookup(args))
     allocation = randomise.read_allocation(args.allocation)
     outcomes.build_frame(records, allocation, follow_up_months=args.follow_up_months)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.records if records.lookup is None else _with_lookup(args.records, records, Path(scratch))
+        return _render_report(args, folder)
+
+
+def _with_lookup(folder: Path, records, scratch: Path) -> Path:
+    """The records folder as the report notebook should read it: with its lookup inside.
+
+    The notebook reads a records folder; a unit lookup given with --lookup travels with the
+    records as ``offences.csv``, beside links to (or copies of) the folder's own files, in a
+    folder of the same name so that the report names it as the analyst knows it.
+    """
+    from .offences import LOOKUP_FILE, write_lookup
+
+    view = scratch / folder.resolve().name
+    view.mkdir()
+    for name in ("persons.csv", "events.csv", "engagement.csv", "extract.json"):
+        if (folder / name).is_file():
+            try:
+                (view / name).symlink_to((folder / name).resolve())
+            except OSError:  # no symlinks (Windows without the privilege): copy
+                shutil.copyfile(folder / name, view / name)
+    write_lookup(records.lookup, view / LOOKUP_FILE)
+    return view
+
+
+def _render_report(args, records_folder: Path) -> int:
+    from . import report
+
     if args.harm_weights:
         from . import harm
 
@@ -457,7 +492,7 @@ def _run_report(args) -> int:
         print("running the report notebook ...", file=sys.stderr, flush=True)
     out = report.render_report(
         {
-            "records": str(args.records),
+            "records": str(records_folder),
             "allocation": str(args.allocation),
             "funnel": str(args.funnel) if args.funnel else None,
             "follow_up_months": args.follow_up_months,
@@ -478,7 +513,9 @@ def _add_pseudonymise(commands) -> None:
         "and without names or postcodes. Keep the key file private: with it the same IDs always "
         "get the same pseudonyms; without it they cannot be reversed or recomputed.",
         epilog="example:\n  fdkit pseudonymise --new-key unit.key\n"
-        "  fdkit pseudonymise --records raw_extract --out pseudonymised --key-file unit.key",
+        "  fdkit pseudonymise --records raw_extract --out pseudonymised --key-file unit.key\n"
+        "  fdkit pseudonymise --relink allocation.csv --ids raw/nominals.csv --id-column 'Nominal ID' "
+        "--key-file unit.key --out case_list.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--records", type=Path, help="the records folder to pseudonymise")
@@ -486,6 +523,15 @@ def _add_pseudonymise(commands) -> None:
     parser.add_argument("--key-file", type=Path, help="the unit's secret key")
     parser.add_argument("--new-key", type=Path, metavar="FILE", help="create a new random key file and stop")
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
+    parser.add_argument(
+        "--relink",
+        type=Path,
+        metavar="CSV",
+        help="instead: add the real ID to each pseudonym (person_id) of this table, e.g. the allocation; "
+        "needs --ids, --id-column, --key-file and --out",
+    )
+    parser.add_argument("--ids", type=Path, metavar="CSV", help="with --relink: the unit's file of real IDs")
+    parser.add_argument("--id-column", help="with --relink: the column of --ids holding the IDs")
     parser.set_defaults(run=_run_pseudonymise)
 
 
@@ -493,6 +539,8 @@ def _run_pseudonymise(args) -> int:
     from . import privacy
     from .records import load_records, write_records
 
+    if args.relink:
+        return _relink(args)
     if args.new_key:
         privacy.new_key(args.new_key)
         print(f"wrote a new key to {args.new_key}; keep it private and never commit or share it")
@@ -504,6 +552,22 @@ def _run_pseudonymise(args) -> int:
     safe = privacy.pseudonymise(load_records(args.records, dayfirst=args.dayfirst), privacy.read_key(args.key_file))
     write_records(safe, args.out)
     print(f"wrote pseudonymised records to {args.out}/ ({len(safe.persons):,} persons, {len(safe.events):,} events)")
+    return 0
+
+
+def _relink(args) -> int:
+    from . import privacy
+    from .records import read_table
+
+    if not (args.ids and args.id_column and args.key_file and args.out):
+        raise SystemExit(_usage(args, "--relink needs --ids, --id-column, --key-file and --out"))
+    if args.out.exists():
+        raise FileExistsError(f"{args.out} already exists; the case list is never overwritten")
+    table = read_table(args.relink, required=("person_id",), not_blank=("person_id",))
+    ids = read_table(args.ids, required=(args.id_column,))[args.id_column]
+    linked = privacy.relink(table, ids, privacy.read_key(args.key_file))
+    linked.to_csv(args.out, index=False, lineterminator="\n")
+    print(f"wrote {args.out}: {len(linked):,} rows, each with its real_id; it identifies people, keep it secure")
     return 0
 
 
@@ -531,6 +595,93 @@ def _run_workshop(args) -> int:
         f"and the synthetic records to {args.out}/"
     )
     return 0
+
+
+def _add_import(commands) -> None:
+    parser = commands.add_parser(
+        "import",
+        help="turn a records system's raw export into a records folder, by a declared mapping",
+        description="Read the export's files named in a TOML mapping (one flat involvement file, or crimes "
+        "and links; and nominals), map their columns, values and offence codes onto the records contract, "
+        "and write a records folder with an exclusion ledger (import_ledger.csv) that counts every row left "
+        "out, by reason, and an extract.json with the extract's coverage dates. Spaces around values are "
+        "always trimmed, case is ignored, exact duplicate rows are folded, and names and every other "
+        "column not mapped are never copied.",
+        epilog="example:\n  fdkit import --template > mapping.toml      # then edit it\n"
+        "  fdkit import --mapping mapping.toml --out records_raw raw\n"
+        "  fdkit import --mapping mapping.toml --lookup our_offences.csv --out records_raw raw",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("raw", type=Path, nargs="?", help="the folder holding the export's files")
+    parser.add_argument("--mapping", type=Path, help="the mapping (TOML)")
+    parser.add_argument("--out", type=Path, help="the records folder to create (must not hold records)")
+    parser.add_argument("--template", action="store_true", help="print a commented mapping template and stop")
+    _add_lookup(parser)
+    parser.set_defaults(run=_run_import)
+
+
+def _run_import(args) -> int:
+    from . import importer
+
+    if args.template:
+        sys.stdout.write(importer.template())
+        return 0
+    if not (args.raw and args.mapping and args.out):
+        raise SystemExit(_usage(args, "give --mapping, --out and the raw export folder (or --template)"))
+    result = importer.import_export(args.raw, args.mapping, lookup=_lookup(args))
+    importer.write_import(result, args.out, args.raw)
+    print(result)
+    print(f"\nwritten to {args.out}/ (the ledger is {args.out / importer.LEDGER_FILE})")
+    return 0
+
+
+def _add_merge(commands) -> None:
+    parser = commands.add_parser(
+        "merge",
+        help="combine a baseline extract and a later follow-up extract into one records folder",
+        description="Combine imported records folders, oldest first. Events are de-duplicated by "
+        "(crime_id, person_id, role) and persons by person_id; where a later extract records the same "
+        "crime or person differently, its version is kept and the change is listed in merge_conflicts.csv. "
+        "extracts.csv records each extract's coverage dates and what it added.",
+        epilog="example:\n  fdkit merge --out records_all records_2023 records_2024\n"
+        "  fdkit analyse --records records_all --allocation allocation.csv --out results.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("extracts", type=Path, nargs="+", help="records folders, oldest first (at least two)")
+    parser.add_argument("--out", type=Path, required=True, help="the records folder to create")
+    _add_lookup(parser)
+    parser.set_defaults(run=_run_merge)
+
+
+def _run_merge(args) -> int:
+    from . import importer
+    from .records import load_records
+
+    if len(args.extracts) < 2:
+        raise SystemExit(_usage(args, "give at least two records folders, oldest first"))
+    lookup = _lookup(args)
+    result = importer.merge_extracts([load_records(folder, lookup=lookup) for folder in args.extracts])
+    importer.write_merge(result, args.out)
+    print(result)
+    print(f"\nwritten to {args.out}/ (changes in {args.out / importer.CONFLICTS_FILE})")
+    return 0
+
+
+def _add_lookup(parser) -> None:
+    """The one --lookup option every command that classifies offences takes."""
+    parser.add_argument(
+        "--lookup",
+        type=Path,
+        metavar="CSV",
+        help="your unit's offence lookup (the columns of fdkit/data/offences.csv); default: the records "
+        "folder's own offences.csv if it has one, else the kit's",
+    )
+
+
+def _lookup(args):
+    from .offences import read_lookup
+
+    return read_lookup(args.lookup) if getattr(args, "lookup", None) else None
 
 
 def _int_list(text: str) -> list[int]:
@@ -584,6 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_report,
         _add_pseudonymise,
         _add_workshop,
+        _add_import,
+        _add_merge,
     ):
         add(commands)
     return parser

@@ -357,8 +357,10 @@ class _Ledger:
     def __init__(self):
         self.rows = []
 
-    def leave_out(self, file: str, reason: str, examples: pd.Series) -> None:
-        if len(examples):
+    def leave_out(self, file: str, reason: str, examples: pd.Series, count: int | None = None) -> None:
+        if examples is None:  # nothing worth showing (blank rows)
+            self.rows.append((file, reason, count, ""))
+        elif len(examples):
             counts = examples.fillna("").value_counts(sort=False)
             counts = counts.sort_index().sort_values(ascending=False, kind="stable")
             shown = [f"{_shown(value)} ({n:,})" for value, n in counts.head(_SHOWN).items()]
@@ -393,8 +395,8 @@ class _Table:
     def drop(self, ledger: _Ledger, mask, reason: str, column: str | None) -> None:
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
-            examples = self.raw.loc[mask, column] if column else pd.Series([""] * int(mask.sum()))
-            ledger.leave_out(self.name, reason, examples)
+            examples = self.raw.loc[mask, column] if column else None
+            ledger.leave_out(self.name, reason, examples, int(mask.sum()))
             self.keep(~mask)
 
 

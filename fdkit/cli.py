@@ -551,6 +551,9 @@ def _run_pseudonymise(args) -> int:
         raise FileExistsError(f"{args.out}/ already holds records; choose an empty folder")
     safe = privacy.pseudonymise(load_records(args.records, dayfirst=args.dayfirst), privacy.read_key(args.key_file))
     write_records(safe, args.out)
+    described = args.records / "extract.json"  # coverage dates and fingerprints: no personal data
+    if described.is_file():
+        shutil.copyfile(described, args.out / described.name)
     print(f"wrote pseudonymised records to {args.out}/ ({len(safe.persons):,} persons, {len(safe.events):,} events)")
     return 0
 

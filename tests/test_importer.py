@@ -54,6 +54,8 @@ def test_the_template_command_prints_it(capsys):
     assert main(["import", "--template"]) == 0
     assert capsys.readouterr().out == importer.template()
     assert (REPO / "templates" / "mapping.toml").read_text(encoding="utf-8") == importer.template()
+    shipped = importer.read_mapping(REPO / "templates" / "mapping.toml")  # with templates/code_map.csv
+    assert shipped.code_map["010/d1"] == "10D/1"
 
 
 def test_a_messy_export_gives_the_independent_cohort(messy, imported):

@@ -193,12 +193,14 @@ def _add_randomise(commands) -> None:
     parser.add_argument("--n-treated", type=int, help="treated places in all (complete method)")
     parser.add_argument("--probability", type=float, default=0.5, help="chance of treatment (simple method)")
     parser.add_argument("--previous", type=Path, help="an earlier allocation this wave adds to")
+    _add_lookup(parser, purpose="the unit offence lookup the eligible list was screened with, to record in the seal")
     parser.set_defaults(run=_run_randomise)
 
 
 def _run_randomise(args) -> int:
     from . import randomise
     from .eligibility import read_eligible
+    from .offences import describe_lookup
 
     capacities = {}
     for item in args.treat:
@@ -227,7 +229,9 @@ def _run_randomise(args) -> int:
         )
     except ValueError as error:
         raise _data_error(args.eligible, str(error)) from error
-    path, seal = randomise.write_allocation(allocation, args.out)
+    lookup = _lookup(args)
+    described = None if lookup is None else describe_lookup(lookup)
+    path, seal = randomise.write_allocation(allocation, args.out, offence_lookup=described)
     print(allocation.counts().to_string())
     print(f"\nwrote {path} and its seal {seal}")
     return 0
@@ -670,13 +674,14 @@ def _run_merge(args) -> int:
     return 0
 
 
-def _add_lookup(parser) -> None:
+def _add_lookup(parser, purpose: str | None = None) -> None:
     """The one --lookup option every command that classifies offences takes."""
     parser.add_argument(
         "--lookup",
         type=Path,
         metavar="CSV",
-        help="your unit's offence lookup (the columns of fdkit/data/offences.csv); default: the records "
+        help=purpose
+        or "your unit's offence lookup (the columns of fdkit/data/offences.csv); default: the records "
         "folder's own offences.csv if it has one, else the kit's",
     )
 

@@ -267,6 +267,28 @@ def test_a_unit_lookup_drives_screening_and_outcomes(tmp_path):
     assert frame.loc["N1", "violence_suspect_baseline"] == 1
     assert frame.loc["N2", "violence_victim"] == 1
 
+    # The command line: screen reads the folder's lookup; the seal records it.
+    eligible = tmp_path / "eligible.csv"
+    assert main(["screen", "--records", str(out), "--reference-date", "2023-02-01", "--out", str(eligible)]) == 0
+    args = ["randomise", "--eligible", str(eligible), "--n-treated", "1", "--seed", "1", "--date", "2023-02-01"]
+    assert main([*args, "--out", str(tmp_path / "allocation.csv"), "--lookup", str(lookup_path)]) == 0
+    seal = json.loads((tmp_path / "allocation.seal.json").read_text())
+    assert seal["offence_lookup"] == offences.describe_lookup(records.lookup)
+    assert "SHA-256" in seal["offence_lookup"]
+
+
+def test_the_report_reads_the_records_with_the_lookup_given(tmp_path):
+    """report --lookup: the notebook reads a view of the records folder with the lookup inside."""
+    from fdkit.cli import _with_lookup
+
+    lookup = offences.read_lookup(_unit_lookup(tmp_path / "our_offences.csv"))
+    records = load_records(REPO / "synthetic", lookup=lookup)
+    view = _with_lookup(REPO / "synthetic", records, tmp_path)
+    assert view.name == "synthetic"
+    seen = load_records(view)
+    assert offences.describe_lookup(seen.lookup) == offences.describe_lookup(lookup)
+    assert seen.events.equals(records.events)
+
 
 def test_a_lookup_without_a_flag_is_refused(tmp_path):
     table = offences.lookup().assign(sexual=False)

@@ -315,7 +315,8 @@ def test_two_lookups_for_one_folder_are_refused(tmp_path, capsys):
 def test_every_command_that_classifies_offences_takes_lookup(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
-    assert "--lookup CSV" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "--lookup CSV" in text and "example" in text
 
 
 # --- follow-up extracts ----------------------------------------------------------------------

@@ -709,7 +709,9 @@ def adjust_p_values(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     table["p_holm"], table["p_bh"] = np.nan, np.nan
     for _, rows in table.groupby(["method", "subgroup"], sort=False):
-        ok = rows["p_value"].notna() & ~rows["outcome"].isin(outcome_definitions.SENSITIVITY_OUTCOMES)
+        ok = rows["p_value"].notna()
+        if "outcome" in rows:
+            ok &= ~rows["outcome"].isin(outcome_definitions.SENSITIVITY_OUTCOMES)
         if ok.sum():
             index = rows.index[ok]
             table.loc[index, "p_holm"] = multipletests(rows.loc[ok, "p_value"], method="holm")[1]

@@ -107,7 +107,7 @@ _CODE_KEYS = {"map", "unmapped", "lookup"}
 _CRIME_FIELDS = ("crime_id", "offence_date", "offence_code", "weapon", "police_initiated", "status")
 _SHOWN = 5
 
-_TIME = r"(?:[T ]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+_TIME = r"(?:[T ]+\d{1,2}:\d{2}.*)?"  # a time after the date (seconds, zone, AM/PM) is dropped
 _ISO = re.compile(rf"^(\d{{4}})-(\d{{1,2}})-(\d{{1,2}}){_TIME}$")
 _SLASHED = re.compile(rf"^(\d{{1,2}})[/.-](\d{{1,2}})[/.-](\d{{4}}){_TIME}$")
 

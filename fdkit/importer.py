@@ -426,6 +426,8 @@ def _read_source(folder: Path, file: str, mapping: Mapping, needed: Sequence[str
             f"missing the mapped columns {', '.join(map(repr, missing))} (found: {', '.join(map(repr, raw.columns))})"
         )
         raise FdkitDataError([Problem(file, message)], source=path)
+    if raw.empty:
+        raise FdkitDataError([Problem(file, "a header row but no data rows")], source=path)
     raw = raw.fillna("")
     raw.index = pd.RangeIndex(len(raw))
     clean = raw.apply(lambda column: column.str.strip())
@@ -636,6 +638,9 @@ def import_export(
         crimes.drop(ledger, unused, "no suspect or victim kept", columns["crime_id"])
         rows_written[crimes.name] = len(crimes.raw)
 
+    if frame.empty:
+        message = f"no events left to import; every row was left out:\n{ledger.frame().to_string(index=False)}"
+        raise FdkitDataError([Problem(events.name, message)], source=raw_dir)
     frame = frame.sort_values(["offence_date", "crime_id", "person_id", "role"], ignore_index=True)
     persons = persons.sort_values("person_id", ignore_index=True)
     records = validate_frames(persons, frame, lookup=lookup, source=raw_dir)

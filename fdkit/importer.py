@@ -53,6 +53,7 @@ from .records import (
 
 __all__ = [
     "ImportResult",
+    "declared_coverage_end",
     "LEDGER_COLUMNS",
     "LEDGER_REASONS",
     "Mapping",
@@ -893,6 +894,21 @@ class MergeResult:
             counts = self.conflicts.groupby(["table", "column"]).size()
             lines += [f"  {table}.{column}: {n:,}" for (table, column), n in counts.items()]
         return "\n".join(lines)
+
+
+def declared_coverage_end(folder: str | Path | None) -> pd.Timestamp | None:
+    """The last day a records folder's extract covers, from its ``extract.json``; None if unknown.
+
+    ``fdkit import`` writes it (from ``coverage_end`` in the mapping, or the last offence
+    date), ``fdkit merge`` gives the last extract's, and ``fdkit pseudonymise`` copies it.
+    The outcome frame refuses follow-up windows that run past it.
+    """
+    if folder is None or not (path := Path(folder) / EXTRACT_FILE).is_file():
+        return None
+    try:
+        return pd.Timestamp(json.loads(path.read_text(encoding="utf-8"))["coverage_end"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise FdkitDataError([Problem(EXTRACT_FILE, f"not readable ({error})")], source=path) from None
 
 
 def _coverage_of(records: Records) -> tuple[pd.Timestamp, pd.Timestamp]:

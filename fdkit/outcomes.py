@@ -253,15 +253,19 @@ def _check_people(records: Records, people: pd.DataFrame) -> None:
 def _check_coverage(records: Records, people: pd.DataFrame, months: int, allow_incomplete: bool) -> None:
     if allow_incomplete or records.events.empty:
         return
-    last = records.events["offence_date"].max()
+    from .importer import declared_coverage_end
+
+    last, what = records.events["offence_date"].max(), "the last recorded event"
+    if (declared := declared_coverage_end(records.source)) is not None:
+        last, what = declared, "the extract's declared coverage in extract.json"
     late = people[people["follow_up_end"] > last + pd.Timedelta(days=1)]
     if len(late):
         raise FdkitDataError(
             [
                 Problem(
                     "allocation",
-                    f"{len(late)} people's {months}-month follow-up ends after the last "
-                    f"recorded event ({last:%Y-%m-%d}), so their outcomes would be undercounted; "
+                    f"{len(late)} people's {months}-month follow-up ends after {what} "
+                    f"({last:%Y-%m-%d}), so their outcomes would be undercounted; "
                     f"use records that cover the follow-up, or a shorter follow-up: {_some(late['person_id'])}",
                     column="randomised_on",
                     values=tuple(late["person_id"].head(10)),

@@ -394,8 +394,25 @@ def test_a_two_extract_analysis_works(synthetic, tmp_path, capsys):
     counts = [c for c in frame.columns if c.endswith(("_suspect", "_victim", "_baseline")) and "harm" not in c]
     pd.testing.assert_frame_equal(frame[counts], whole[counts])
     # The baseline extract alone does not cover the follow-up: the analysis refuses it.
-    with pytest.raises(FdkitDataError, match="follow-up ends after the last recorded event"):
+    with pytest.raises(
+        FdkitDataError, match=r"follow-up ends after the extract's declared coverage in extract.json \(2023-01-31"
+    ):
         outcomes.build_frame(load_records(baseline), allocation)
+
+
+def test_the_follow_up_check_uses_the_declared_coverage(synthetic, tmp_path):
+    """A quiet last week is not missing data when the extract says it covers it, and vice versa."""
+    allocation = randomise.read_allocation(REPO / "synthetic" / "allocation.csv")
+    quiet = _extract(synthetic, tmp_path / "quiet", "2018-02-01", "2024-01-24")
+    with pytest.raises(FdkitDataError, match="declared coverage"):
+        outcomes.build_frame(load_records(quiet), allocation)  # its extract.json says 2024-01-24
+    (quiet / importer.EXTRACT_FILE).write_text(
+        json.dumps({"coverage_start": "2018-02-01", "coverage_end": "2024-01-31"})
+    )
+    outcomes.build_frame(load_records(quiet), allocation)
+    (quiet / importer.EXTRACT_FILE).unlink()
+    with pytest.raises(FdkitDataError, match="follow-up ends after the last recorded event"):
+        outcomes.build_frame(load_records(quiet), allocation)
 
 
 @pytest.mark.slow

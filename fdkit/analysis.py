@@ -1186,13 +1186,17 @@ def _benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 def adjust_p_values(table: pd.DataFrame) -> pd.DataFrame:
     """Add Holm and Benjamini-Hochberg p-values across outcomes, per method and subgroup.
 
-    Computed directly (statsmodels' ``multipletests`` gives the same numbers but triggers a
-    full garbage collection on every call, about 2 s per table).
+    Sensitivity outcomes (:data:`fdkit.outcomes.SENSITIVITY_OUTCOMES`) re-measure another
+    outcome, so they are not part of the family and get no adjusted p-value. Computed directly
+    (statsmodels' ``multipletests`` gives the same numbers but triggers a full garbage
+    collection on every call, about 2 s per table).
     """
     table = table.copy()
     table["p_holm"], table["p_bh"] = np.nan, np.nan
     for _, rows in table.groupby(["method", "subgroup"], sort=False):
         ok = rows["p_value"].notna()
+        if "outcome" in rows:
+            ok &= ~rows["outcome"].isin(outcome_definitions.SENSITIVITY_OUTCOMES)
         if ok.sum():
             index = rows.index[ok]
             p = rows.loc[ok, "p_value"].to_numpy(dtype=float)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
+import tempfile
 import traceback
 from datetime import date
 from pathlib import Path
@@ -50,13 +52,14 @@ def _add_validate(commands) -> None:
         help="read dates written day first (21/11/2024) instead of rejecting them",
     )
     _add_extract_date(parser)
+    _add_lookup(parser)
     parser.set_defaults(run=_run_validate)
 
 
 def _run_validate(args) -> int:
     from .records import load_records, summarise
 
-    records = load_records(args.folder, dayfirst=args.dayfirst, extract_date=args.extract_date)
+    records = load_records(args.folder, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date)
     print(summarise(records))
     return 0
 
@@ -125,6 +128,7 @@ def _add_screen(commands) -> None:
     rule.add_argument("--max-age", type=_positive_int, default=25)
     rule.add_argument("--knife-window-months", type=_positive_int, default=12)
     rule.add_argument("--other-window-months", type=_positive_int, default=24)
+    _add_lookup(parser)
     parser.set_defaults(run=_run_screen)
 
 
@@ -135,7 +139,7 @@ def _run_screen(args) -> int:
     outputs = files.OutputGuard(inputs=[args.exclusions], input_folders=[args.records], force=args.force)
     outputs.claim(args.out)
     outputs.claim(args.funnel_out)
-    records = load_records(args.records, dayfirst=args.dayfirst, extract_date=args.extract_date)
+    records = load_records(args.records, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date)
     adult_from = min(max(18, args.min_age), args.max_age + 1)
     bands = tuple(
         (low, high, f"{low}-{high}")
@@ -207,12 +211,14 @@ def _add_randomise(commands) -> None:
     parser.add_argument("--n-treated", type=_non_negative_int, help="treated places in all (complete method)")
     parser.add_argument("--probability", type=float, default=0.5, help="chance of treatment (simple method)")
     parser.add_argument("--previous", type=Path, help="an earlier allocation this wave adds to")
+    _add_lookup(parser, purpose="the unit offence lookup the eligible list was screened with, to record in the seal")
     parser.set_defaults(run=_run_randomise)
 
 
 def _run_randomise(args) -> int:
     from . import files, randomise
     from .eligibility import read_eligible
+    from .offences import describe_lookup
 
     previous_seal = randomise.seal_path(args.previous) if args.previous else None
     outputs = files.OutputGuard(inputs=[args.eligible, args.previous, previous_seal])
@@ -250,7 +256,9 @@ def _run_randomise(args) -> int:
         )
     except ValueError as error:
         raise _data_error(args.eligible, str(error)) from error
-    path, seal = randomise.write_allocation(allocation, args.out)
+    lookup = _lookup(args)
+    described = None if lookup is None else describe_lookup(lookup)
+    path, seal = randomise.write_allocation(allocation, args.out, offence_lookup=described)
     print(allocation.counts().to_string())
     print(f"\nwrote {path} and its seal {seal}")
     return 0
@@ -334,6 +342,7 @@ def _add_analyse(commands) -> None:
     _add_seal_options(parser)
     _add_extract_date(parser)
     parser.add_argument("--force", action="store_true", help="replace existing output files")
+    _add_lookup(parser)
     parser.set_defaults(run=_run_analyse)
 
 
@@ -355,7 +364,7 @@ def _run_analyse(args) -> int:
     checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
     if not checked.sealed:
         print(_unsealed_banner(checked))
-    records = load_records(args.records, dayfirst=args.dayfirst, extract_date=args.extract_date)
+    records = load_records(args.records, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date)
     allocation = checked.allocation
     weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
     frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
@@ -530,11 +539,11 @@ def _add_report(commands) -> None:
     parser.add_argument("--seed", type=_seed, default=1, help="seed for resampling (default 1)")
     _add_seal_options(parser)
     parser.add_argument("--force", action="store_true", help="replace an existing report file")
+    _add_lookup(parser)
     parser.set_defaults(run=_run_report)
 
 
 def _run_report(args) -> int:
-    import tempfile
 
     from . import outcomes, randomise, report
     from .records import load_records, read_table
@@ -551,7 +560,7 @@ def _run_report(args) -> int:
     checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
     if not checked.sealed:
         print(_unsealed_banner(checked))
-    records = load_records(args.records)
+    records = load_records(args.records, lookup=_lookup(args))
     outcomes.build_frame(records, checked.allocation, follow_up_months=args.follow_up_months)
     if args.harm_weights:
         from . import harm
@@ -562,9 +571,10 @@ def _run_report(args) -> int:
     if sys.stderr.isatty():
         print("running the report notebook ...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as scratch:
+        folder = args.records if records.lookup is None else _with_lookup(args.records, records, Path(scratch))
         rendered = report.render_report(
             {
-                "records": str(args.records),
+                "records": str(folder),
                 "allocation": str(args.allocation),
                 "funnel": str(args.funnel) if args.funnel else None,
                 "follow_up_months": args.follow_up_months,
@@ -583,6 +593,27 @@ def _run_report(args) -> int:
 
 #: The columns of a funnel file (fdkit screen --funnel-out).
 FUNNEL_COLUMNS = ("step", "description", "remaining", "excluded", "reason")
+
+
+def _with_lookup(folder: Path, records, scratch: Path) -> Path:
+    """The records folder as the report notebook should read it: with its lookup inside.
+
+    The notebook reads a records folder; a unit lookup given with --lookup travels with the
+    records as ``offences.csv``, beside links to (or copies of) the folder's own files, in a
+    folder of the same name so that the report names it as the analyst knows it.
+    """
+    from .offences import LOOKUP_FILE, write_lookup
+
+    view = scratch / folder.resolve().name
+    view.mkdir()
+    for name in ("persons.csv", "events.csv", "engagement.csv", "extract.json"):
+        if (folder / name).is_file():
+            try:
+                (view / name).symlink_to((folder / name).resolve())
+            except OSError:  # no symlinks (Windows without the privilege): copy
+                shutil.copyfile(folder / name, view / name)
+    write_lookup(records.lookup, view / LOOKUP_FILE)
+    return view
 
 
 def _add_seal_options(parser) -> None:
@@ -658,7 +689,9 @@ def _add_pseudonymise(commands) -> None:
         "and without names or postcodes. Keep the key file private: with it the same IDs always "
         "get the same pseudonyms; without it they cannot be reversed or recomputed.",
         epilog="example:\n  fdkit pseudonymise --new-key unit.key\n"
-        "  fdkit pseudonymise --records raw_extract --out pseudonymised --key-file unit.key",
+        "  fdkit pseudonymise --records raw_extract --out pseudonymised --key-file unit.key\n"
+        "  fdkit pseudonymise --relink allocation.csv --ids raw/nominals.csv --id-column 'Nominal ID' "
+        "--key-file unit.key --out case_list.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--records", type=Path, help="the records folder to pseudonymise")
@@ -669,6 +702,15 @@ def _add_pseudonymise(commands) -> None:
     parser.add_argument(
         "--insecure-key-file", action="store_true", help="use a key file that others may read (not advised)"
     )
+    parser.add_argument(
+        "--relink",
+        type=Path,
+        metavar="CSV",
+        help="instead: add the real ID to each pseudonym (person_id) of this table, e.g. the allocation; "
+        "needs --ids, --id-column, --key-file and --out",
+    )
+    parser.add_argument("--ids", type=Path, metavar="CSV", help="with --relink: the unit's file of real IDs")
+    parser.add_argument("--id-column", help="with --relink: the column of --ids holding the IDs")
     parser.set_defaults(run=_run_pseudonymise)
 
 
@@ -676,6 +718,8 @@ def _run_pseudonymise(args) -> int:
     from . import files, privacy
     from .records import load_records, write_records
 
+    if args.relink:
+        return _relink(args)
     if args.new_key:
         files.OutputGuard(inputs=[args.records, args.key_file], input_folders=[args.records]).claim(
             args.new_key, replaceable=False
@@ -690,7 +734,26 @@ def _run_pseudonymise(args) -> int:
     with outputs.staged_folder(args.out) as staging:
         safe = privacy.pseudonymise(load_records(args.records, dayfirst=args.dayfirst), key)
         write_records(safe, staging)
+        described = args.records / "extract.json"  # coverage dates and fingerprints: no personal data
+        if described.is_file():
+            shutil.copyfile(described, staging / described.name)
     print(f"wrote pseudonymised records to {args.out}/ ({len(safe.persons):,} persons, {len(safe.events):,} events)")
+    return 0
+
+
+def _relink(args) -> int:
+    from . import files, privacy
+    from .records import read_table
+
+    if not (args.ids and args.id_column and args.key_file and args.out):
+        raise SystemExit(_usage(args, "--relink needs --ids, --id-column, --key-file and --out"))
+    outputs = files.OutputGuard(inputs=[args.relink, args.ids, args.key_file])
+    outputs.claim(args.out, replaceable=False)  # a case list is never overwritten
+    table = read_table(args.relink, required=("person_id",), not_blank=("person_id",))
+    ids = read_table(args.ids, required=(args.id_column,))[args.id_column]
+    key = privacy.read_key(args.key_file, allow_insecure_file=args.insecure_key_file)
+    outputs.write_csv(privacy.relink(table, ids, key), args.out)
+    print(f"wrote {args.out}: {len(table):,} rows, each with its real_id; it identifies people, keep it secure")
     return 0
 
 
@@ -750,6 +813,98 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"a seed is a whole number from 0: {error}") from None
 
 
+def _add_import(commands) -> None:
+    parser = commands.add_parser(
+        "import",
+        help="turn a records system's raw export into a records folder, by a declared mapping",
+        description="Read the export's files named in a TOML mapping (one flat involvement file, or crimes "
+        "and links; and nominals), map their columns, values and offence codes onto the records contract, "
+        "and write a records folder with an exclusion ledger (import_ledger.csv) that counts every row left "
+        "out, by reason, and an extract.json with the extract's coverage dates. Spaces around values are "
+        "always trimmed, case is ignored, exact duplicate rows are folded, and names and every other "
+        "column not mapped are never copied.",
+        epilog="example:\n  fdkit import --template > mapping.toml      # then edit it\n"
+        "  fdkit import --mapping mapping.toml --out records_raw raw\n"
+        "  fdkit import --mapping mapping.toml --lookup our_offences.csv --out records_raw raw",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("raw", type=Path, nargs="?", help="the folder holding the export's files")
+    parser.add_argument("--mapping", type=Path, help="the mapping (TOML)")
+    parser.add_argument("--out", type=Path, help="the records folder to create (must not hold records)")
+    parser.add_argument("--template", action="store_true", help="print a commented mapping template and stop")
+    _add_lookup(parser)
+    parser.set_defaults(run=_run_import)
+
+
+def _run_import(args) -> int:
+    from . import files, importer
+
+    if args.template:
+        sys.stdout.write(importer.template())
+        return 0
+    if not (args.raw and args.mapping and args.out):
+        raise SystemExit(_usage(args, "give --mapping, --out and the raw export folder (or --template)"))
+    outputs = files.OutputGuard(inputs=[args.mapping, args.lookup], input_folders=[args.raw])
+    result = importer.import_export(args.raw, args.mapping, lookup=_lookup(args))
+    with outputs.staged_folder(args.out) as staging:
+        importer.write_import(result, staging, args.raw)
+    print(result)
+    print(f"\nwritten to {args.out}/ (the ledger is {args.out / importer.LEDGER_FILE})")
+    return 0
+
+
+def _add_merge(commands) -> None:
+    parser = commands.add_parser(
+        "merge",
+        help="combine a baseline extract and a later follow-up extract into one records folder",
+        description="Combine imported records folders, oldest first. Events are de-duplicated by "
+        "(crime_id, person_id, role) and persons by person_id; where a later extract records the same "
+        "crime or person differently, its version is kept and the change is listed in merge_conflicts.csv. "
+        "extracts.csv records each extract's coverage dates and what it added.",
+        epilog="example:\n  fdkit merge --out records_all records_2023 records_2024\n"
+        "  fdkit analyse --records records_all --allocation allocation.csv --out results.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("extracts", type=Path, nargs="+", help="records folders, oldest first (at least two)")
+    parser.add_argument("--out", type=Path, required=True, help="the records folder to create")
+    _add_lookup(parser)
+    parser.set_defaults(run=_run_merge)
+
+
+def _run_merge(args) -> int:
+    from . import files, importer
+    from .records import load_records
+
+    if len(args.extracts) < 2:
+        raise SystemExit(_usage(args, "give at least two records folders, oldest first"))
+    lookup = _lookup(args)
+    outputs = files.OutputGuard(inputs=[args.lookup], input_folders=args.extracts)
+    result = importer.merge_extracts([load_records(folder, lookup=lookup) for folder in args.extracts])
+    with outputs.staged_folder(args.out) as staging:
+        importer.write_merge(result, staging)
+    print(result)
+    print(f"\nwritten to {args.out}/ (changes in {args.out / importer.CONFLICTS_FILE})")
+    return 0
+
+
+def _add_lookup(parser, purpose: str | None = None) -> None:
+    """The one --lookup option every command that classifies offences takes."""
+    parser.add_argument(
+        "--lookup",
+        type=Path,
+        metavar="CSV",
+        help=purpose
+        or "your unit's offence lookup (the columns of fdkit/data/offences.csv); default: the records "
+        "folder's own offences.csv if it has one, else the kit's",
+    )
+
+
+def _lookup(args):
+    from .offences import read_lookup
+
+    return read_lookup(args.lookup) if getattr(args, "lookup", None) else None
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",")]
@@ -801,6 +956,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_report,
         _add_pseudonymise,
         _add_workshop,
+        _add_import,
+        _add_merge,
     ):
         add(commands)
     return parser

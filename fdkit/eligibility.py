@@ -11,16 +11,20 @@ Exactly what the default rule means, on a reference date ``R``:
 * **Age** in whole years on ``R`` (a birthday on ``R`` counts; someone born on 29 February
   turns a year older on 1 March in other years), and ``11 <= age <= 25``.
 * **Knife criterion**: at least one knife offence as a suspect with
-  ``R - 12 months <= offence_date <= R``. A knife offence is an event whose offence code is
+  ``R - 12 months <= offence_date < R``. A knife offence is an event whose offence code is
   a knife offence or whose ``knife`` flag is true (:func:`fdkit.offences.is_knife_event`).
 * **Other-offence criterion**: at least one *other* crime (a different ``crime_id``) as a
   suspect that is a knife offence, violent or sexual, with
-  ``R - 24 months <= offence_date <= R``. Two different knife crimes in the last 12 months
+  ``R - 24 months <= offence_date < R``. Two different knife crimes in the last 12 months
   therefore qualify on their own; a single crime never satisfies both criteria.
-* Both window ends are inclusive; months are calendar months (``2023-03-31`` minus one
-  month is ``2023-02-28``).
-* Events after ``R`` are ignored. Police-initiated events count. A crime counts once per
-  person however many rows record it.
+* **The day rule.** Every window in the kit includes its first day and excludes its last:
+  eligibility looks at the 12 (24) months *before* ``R``, ending on the day before it; the
+  outcome frame's baseline does the same, and the follow-up starts *on* the randomisation
+  day (:mod:`fdkit.outcomes`). So a crime dated on the reference and randomisation day
+  counts as an outcome and never for eligibility: no crime is counted on both sides.
+  Months are calendar months (``2023-03-31`` minus one month is ``2023-02-28``).
+* Events on or after ``R`` are ignored. Police-initiated events count. A crime counts once
+  per person however many rows record it.
 
 Optional exclusions (already allocated in an earlier wave, in custody, deceased, other) are
 applied last and appear in the funnel with their reasons.
@@ -172,6 +176,7 @@ def screen(
     rule: EligibilityRule = EligibilityRule(),
     *,
     exclusions: pd.DataFrame | None = None,
+    lookup: pd.DataFrame | None = None,
 ) -> Screening:
     """Apply an eligibility rule to records on a reference date.
 
@@ -186,6 +191,9 @@ def screen(
         People to exclude even if eligible: ``person_id`` and ``reason`` (one of
         ``"already allocated"``, ``"in custody"``, ``"deceased"``, ``"other"``). People in
         it who are not eligible anyway are not counted as excluded.
+    lookup : pandas.DataFrame, optional
+        The offence lookup that classifies the events; the records' own
+        (``records.lookup``), or else the kit's, by default.
 
     Returns
     -------
@@ -214,7 +222,7 @@ def screen(
         )
     )
 
-    crimes = _crime_criteria(records.events, reference, rule)
+    crimes = _crime_criteria(records.events, reference, rule, records.lookup if lookup is None else lookup)
     people = people.merge(crimes, on="person_id", how="left")
     people[["index_crimes", "other_crimes", "either_crimes"]] = (
         people[["index_crimes", "other_crimes", "either_crimes"]].fillna(0).astype("int64")
@@ -262,12 +270,16 @@ def _step(name, description, people, steps, reason):
     return (name, description, remaining, steps[-1][2] - remaining, reason)
 
 
-def _crime_criteria(events: pd.DataFrame, reference: pd.Timestamp, rule: EligibilityRule) -> pd.DataFrame:
+def _crime_criteria(
+    events: pd.DataFrame, reference: pd.Timestamp, rule: EligibilityRule, lookup: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per person: distinct crimes meeting the index criterion, the other criterion, and either."""
     earliest = min(add_months(reference, -rule.index_window_months), add_months(reference, -rule.other_window_months))
     dates = events["offence_date"]
-    recent = events[(events["role"] == rule.role) & (dates >= earliest) & (dates <= reference)]
-    recent = offences.classify(recent.loc[:, ["crime_id", "person_id", "offence_date", "offence_code", "knife"]])
+    recent = events[(events["role"] == rule.role) & (dates >= earliest) & (dates < reference)]
+    recent = offences.classify(
+        recent.loc[:, ["crime_id", "person_id", "offence_date", "offence_code", "knife"]], lookup
+    )
     in_index_window = recent["offence_date"] >= add_months(reference, -rule.index_window_months)
     in_other_window = recent["offence_date"] >= add_months(reference, -rule.other_window_months)
     recent["is_index"] = in_index_window & recent[list(rule.index_offences)].any(axis=1)

@@ -24,11 +24,14 @@ The codes follow the Home Office Counting Rules' notation (``1`` murder, ``4/1``
 manslaughter, ``5A``, ``8F``, ``8G``, ``10D`` ...). The classes and titles follow the
 published counting rules; the sub-codes ``10D/1`` and ``10D/2`` that separate possession
 from threatening are the kit's own. A unit whose extract uses other codes can pass its own
-lookup file to :func:`read_lookup`.
+lookup file to :func:`read_lookup`: a records folder that holds one as ``offences.csv``
+(``fdkit import --lookup`` puts it there) is read with it, and every command takes
+``--lookup``, so the same lookup drives validation, screening, outcomes and the report.
 """
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -36,6 +39,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "FLAG_COLUMNS",
+    "GROUPS",
+    "LOOKUP_COLUMNS",
+    "LOOKUP_FILE",
+    "classify",
+    "describe_lookup",
+    "is_knife_event",
+    "lookup",
+    "read_lookup",
+    "write_lookup",
+]
+
+#: The name a unit's own lookup has inside a records folder.
+LOOKUP_FILE = "offences.csv"
 LOOKUP_COLUMNS = ("offence_code", "title", "group", "violent", "sexual", "knife_offence")
 FLAG_COLUMNS = ("violent", "sexual", "knife_offence")
 
@@ -98,18 +116,52 @@ def read_lookup(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     fdkit.FdkitDataError
-        If a column is missing, a code is repeated or blank, or a flag is not a boolean.
+        If a column is missing, a code is repeated or blank, a flag is not a boolean, or no
+        code carries one of the flags the trial's rule and outcomes need (``violent``,
+        ``sexual``, ``knife_offence``): such a lookup would silently empty an outcome.
     """
-    from .records import read_table  # records depends on this module, so import late
+    from .records import FdkitDataError, Problem, read_table  # records depends on this module
 
+    path = Path(path)
     table = read_table(
-        Path(path),
+        path,
         required=LOOKUP_COLUMNS,
         booleans=FLAG_COLUMNS,
         unique=("offence_code",),
         not_blank=("offence_code", "group"),
     )
+    if unused := [flag for flag in FLAG_COLUMNS if not table[flag].any()]:
+        message = (
+            f"no offence code is flagged {', '.join(unused)}; the trial's eligibility rule and outcomes need "
+            "violent, sexual and knife offences, so flag the codes that are"
+        )
+        raise FdkitDataError([Problem(path.name, message, ", ".join(unused))], source=path)
     return table.loc[:, list(LOOKUP_COLUMNS)].reset_index(drop=True)
+
+
+def write_lookup(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a lookup as CSV that :func:`read_lookup` reads back (flags as ``true``/``false``)."""
+    flags = {flag: table[flag].map({True: "true", False: "false"}) for flag in FLAG_COLUMNS}
+    table.loc[:, list(LOOKUP_COLUMNS)].assign(**flags).to_csv(path, index=False, lineterminator="\n")
+    return Path(path)
+
+
+def describe_lookup(table: pd.DataFrame | None) -> str:
+    """Name a lookup for reports and seals: the kit's, or a unit's with its fingerprint.
+
+    The fingerprint is the SHA-256 of the lookup written canonically (sorted by code), so
+    the same table always gets the same text, however its file was laid out.
+
+    Examples
+    --------
+    >>> describe_lookup(None)
+    "the kit's offence lookup"
+    """
+    if table is None:
+        return "the kit's offence lookup"
+    canonical = table.loc[:, list(LOOKUP_COLUMNS)].sort_values("offence_code").astype(str)
+    digest = hashlib.sha256(canonical.to_csv(index=False, lineterminator="\n").encode()).hexdigest()
+    return f"a unit's offence lookup ({len(table)} codes, SHA-256 {digest[:16]})"
 
 
 def is_knife_event(events: pd.DataFrame, table: pd.DataFrame | None = None) -> np.ndarray:

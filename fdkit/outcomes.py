@@ -2,14 +2,21 @@
 
 One row per randomised person, with ``person_id``, ``arm``, ``stratum``, ``wave``,
 ``randomised_on`` (and ``engaged`` when engagement is known), and for each outcome two
-columns: ``<outcome>_baseline`` (the ``baseline_months`` before randomisation) and
-``<outcome>`` (the follow-up: ``randomised_on <= offence_date < randomised_on + months``).
+columns: ``<outcome>_baseline`` (the ``baseline_months`` before randomisation:
+``randomised_on - months <= offence_date < randomised_on``) and ``<outcome>`` (the
+follow-up: ``randomised_on <= offence_date < randomised_on + months``).
+
+**The day rule.** Every window includes its first day and excludes its last, so the
+randomisation day itself belongs to the follow-up, and eligibility
+(:mod:`fdkit.eligibility`), which looks only at the days before the reference date, never
+sees it: a crime is counted on one side of randomisation only.
 
 The outcomes are the trial's published ones. Each counts a crime once per person:
 
 =========================  ==========================================================
 ``harm_suspect``           crime harm (days) of non-police-initiated crimes as suspect
-``knife_suspect``          knife offences as suspect (the kit's knife rule)
+``knife_suspect``          non-police-initiated knife offences as suspect (the kit's knife rule)
+``knife_suspect_all``      knife offences as suspect, police-initiated ones included
 ``violence_suspect``       violent crimes as suspect
 ``violence_sexual_suspect``  violent or sexual crimes as suspect
 ``other_npi_suspect``      non-police-initiated crimes as suspect that are neither violent,
@@ -18,9 +25,13 @@ The outcomes are the trial's published ones. Each counts a crime once per person
 ``knife_victim``           knife offences as victim
 =========================  ==========================================================
 
-Police-initiated crimes are left out of the harm outcome (and of ``other_npi_suspect`` by
-definition) because they measure police attention as much as offending: a treated group
-watched more closely would otherwise look worse.
+Police-initiated crimes are left out of the harm outcome, of ``knife_suspect`` (and of
+``other_npi_suspect`` by definition) because they measure police attention as much as
+offending: most police-initiated knife crimes are possession found by stop and search, so a
+treated group watched more closely would otherwise look worse, and a group the police
+stepped back from would look better. ``knife_suspect_all`` keeps them, to show how much the
+choice matters; it is reported beside the others but is not a separate hypothesis, so it is
+left out of the multiplicity adjustments (:data:`SENSITIVITY_OUTCOMES`).
 """
 
 from __future__ import annotations
@@ -75,8 +86,14 @@ OUTCOMES: tuple[Outcome, ...] = (
         "knife_suspect",
         "knife offences as a suspect",
         "suspect",
-        lambda e: e["knife_involved"],
+        lambda e: e["knife_involved"] & ~e["police_initiated"],
         published_reduction=_published("reduction_knife_suspect"),
+    ),
+    Outcome(
+        "knife_suspect_all",
+        "knife offences as a suspect, police-initiated included",
+        "suspect",
+        lambda e: e["knife_involved"],
     ),
     Outcome(
         "violence_suspect",
@@ -109,6 +126,9 @@ OUTCOMES: tuple[Outcome, ...] = (
     Outcome("knife_victim", "knife crime as a victim", "victim", lambda e: e["knife_involved"]),
 )
 OUTCOME_NAMES = tuple(o.name for o in OUTCOMES)
+#: Outcomes that re-measure another one a different way: reported, but left out of the
+#: family of hypotheses that Holm and Benjamini-Hochberg adjust over.
+SENSITIVITY_OUTCOMES = ("knife_suspect_all",)
 #: Published under-18 reductions (poster: harm and knife offending; press release: knife crime
 #: as a victim), from the trial facts table.
 PUBLISHED_UNDER_18 = {
@@ -126,7 +146,13 @@ def get(name: str) -> Outcome:
     raise KeyError(f"no outcome called {name!r}; the outcomes are {', '.join(OUTCOME_NAMES)}")
 
 
-def event_values(events: pd.DataFrame, weights: pd.DataFrame | None = None, *, missing: str = "error") -> pd.DataFrame:
+def event_values(
+    events: pd.DataFrame,
+    weights: pd.DataFrame | None = None,
+    *,
+    missing: str = "error",
+    lookup: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """What each event contributes to each outcome: 0/1 for counts, its harm for harm.
 
     Parameters
@@ -137,13 +163,15 @@ def event_values(events: pd.DataFrame, weights: pd.DataFrame | None = None, *, m
         A harm weight table (``offence_code``, ``weight``); the kit's illustrative one by default.
     missing : {"error", "zero"}
         What to do with offence codes that have no weight (see :func:`fdkit.harm.weigh`).
+    lookup : pandas.DataFrame, optional
+        The offence lookup (a unit's own); the kit's by default.
 
     Returns
     -------
     pandas.DataFrame
         One column per outcome, aligned with ``events``.
     """
-    classified = offences.classify(events)
+    classified = offences.classify(events, lookup)
     weights = harm.illustrative_weights() if weights is None else weights
     harm_days = harm.weigh(events, weights, missing=missing)["harm"].to_numpy(dtype=float)
     values = {}
@@ -162,6 +190,7 @@ def build_frame(
     baseline_months: int = 24,
     missing: str = "error",
     allow_incomplete: bool = False,
+    lookup: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Build the per-person outcome frame for an allocation.
 
@@ -178,6 +207,8 @@ def build_frame(
     allow_incomplete : bool, default False
         Build the frame even if some follow-up windows end after the last recorded event
         (by default that is an error: outcomes would be undercounted).
+    lookup : pandas.DataFrame, optional
+        The offence lookup; the records' own (``records.lookup``), or else the kit's.
 
     Returns
     -------
@@ -199,7 +230,7 @@ def build_frame(
     events = records.events
     mine = events["person_id"].isin(people["person_id"]).to_numpy()
     events = events.loc[mine]
-    values = event_values(events, weights, missing=missing)
+    values = event_values(events, weights, missing=missing, lookup=records.lookup if lookup is None else lookup)
     windows = events[["person_id", "offence_date"]].merge(
         people[["person_id", "baseline_start", "randomised_on", "follow_up_end"]], on="person_id", how="left"
     )
@@ -248,15 +279,19 @@ def _check_people(records: Records, people: pd.DataFrame) -> None:
 def _check_coverage(records: Records, people: pd.DataFrame, months: int, allow_incomplete: bool) -> None:
     if allow_incomplete or records.events.empty:
         return
-    last = records.events["offence_date"].max()
+    from .importer import declared_coverage_end
+
+    last, what = records.events["offence_date"].max(), "the last recorded event"
+    if (declared := declared_coverage_end(records.source)) is not None:
+        last, what = declared, "the extract's declared coverage in extract.json"
     late = people[people["follow_up_end"] > last + pd.Timedelta(days=1)]
     if len(late):
         raise FdkitDataError(
             [
                 Problem(
                     "allocation",
-                    f"{len(late)} people's {months}-month follow-up ends after the last "
-                    f"recorded event ({last:%Y-%m-%d}), so their outcomes would be undercounted; "
+                    f"{len(late)} people's {months}-month follow-up ends after {what} "
+                    f"({last:%Y-%m-%d}), so their outcomes would be undercounted; "
                     f"use records that cover the follow-up, or a shorter follow-up: {_some(late['person_id'])}",
                     column="randomised_on",
                     values=tuple(late["person_id"].head(10)),

@@ -21,6 +21,7 @@ import os
 import secrets
 import stat
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -220,6 +221,60 @@ def pseudonym(values: pd.Series, key: bytes, prefix: str) -> pd.Series:
     if len(set(mapping.values())) != len(mapping):
         raise FdkitDataError([Problem(None, "two identifiers received the same pseudonym; use a different key")])
     return values.map(mapping).astype("str")
+
+
+def relink(
+    table: pd.DataFrame, ids: pd.Series | Sequence[str], key: bytes, *, column: str = "person_id"
+) -> pd.DataFrame:
+    """Add each pseudonym's real ID back to a table: the unit's case-worker list.
+
+    Each real ID is trimmed of surrounding spaces before it is hashed, exactly as
+    ``fdkit import`` trims it before writing, so a padded ``'N1234 '`` in the unit's list
+    finds its person. Nothing is dropped: a pseudonym that no ID produces is an error.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A table with pseudonyms in ``column`` (an allocation, say).
+    ids : pandas.Series or sequence of str
+        The unit's real IDs (a nominals file's ID column); repeats and blanks are ignored.
+    key : bytes
+        The key the pseudonyms were made with (:func:`read_key`).
+    column : str
+        The pseudonym column (default ``person_id``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``table`` with a ``real_id`` column after ``column``, in the same row order.
+
+    Raises
+    ------
+    fdkit.FdkitDataError
+        If some pseudonyms match no ID (the wrong key, or an ID missing from the list),
+        naming how many and the first of them.
+
+    Examples
+    --------
+    >>> key = b"k" * 32
+    >>> table = pd.DataFrame({"person_id": pseudonym(pd.Series(["N1"]), key, "P")})
+    >>> relink(table, pd.Series([" N1 ", "N2"]), key)["real_id"].tolist()
+    ['N1']
+    """
+    real = pd.Series(pd.unique(pd.Series(list(ids), dtype="str").str.strip()))
+    real = real[real.ne("")]
+    by_pseudonym = pd.Series(real.to_numpy(), index=pseudonym(real, key, "P").to_numpy())
+    found = table[column].map(by_pseudonym)
+    if (missing := found.isna()).any():
+        shown = ", ".join(table.loc[missing, column].astype(str).head(10))
+        message = (
+            f"{int(missing.sum()):,} pseudonyms match none of the IDs given: {shown}; check the key "
+            "and that the ID list is the one the records were imported from"
+        )
+        raise FdkitDataError([Problem(None, message, column, count=int(missing.sum()))])
+    result = table.copy()
+    result.insert(result.columns.get_loc(column) + 1, "real_id", found.astype(str))
+    return result
 
 
 def pseudonymise(records: Records, key: bytes) -> Records:

@@ -425,12 +425,16 @@ def seal_path(path: str | Path) -> Path:
     return path.with_name(path.stem + ".seal.json")
 
 
-def write_allocation(allocation: Allocation, path: str | Path) -> tuple[Path, Path]:
+def write_allocation(
+    allocation: Allocation, path: str | Path, *, offence_lookup: str | None = None
+) -> tuple[Path, Path]:
     """Write the allocation CSV and its seal, refusing to replace an existing allocation.
 
     Both files are first written under temporary names in the same folder and then linked
     into place, so a crash never leaves a half-written allocation, and an allocation that
-    appeared meanwhile is never replaced.
+    appeared meanwhile is never replaced. ``offence_lookup`` (a unit lookup's
+    :func:`fdkit.offences.describe_lookup`, with its fingerprint) records in the seal which
+    lookup classified the offences the eligible list was screened by.
 
     Returns
     -------
@@ -457,6 +461,8 @@ def write_allocation(allocation: Allocation, path: str | Path) -> tuple[Path, Pa
         "fdkit_version": __version__,
         "waves": [w.to_dict() for w in allocation.waves],
     }
+    if offence_lookup is not None:
+        record["offence_lookup"] = offence_lookup
     seal_bytes = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     _create_exclusively(path, csv_bytes)

@@ -503,12 +503,16 @@ class Records:
         ``person_id``, ``engaged``; None when the folder has no ``engagement.csv``.
     source : pathlib.Path or None
         Where the records came from, usually the folder they were read from.
+    lookup : pandas.DataFrame or None
+        The unit's own offence lookup the records' codes resolve through; None for the
+        kit's (:func:`fdkit.offences.lookup`). Screening, outcomes and summaries use it.
     """
 
     persons: pd.DataFrame
     events: pd.DataFrame
     engagement: pd.DataFrame | None = None
     source: Path | None = None
+    lookup: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         parts = [f"{len(self.persons):,} persons", f"{len(self.events):,} events"]
@@ -535,7 +539,10 @@ def load_records(
     dayfirst : bool
         Also read dates written day first, ``DD/MM/YYYY``; see :func:`read_table`.
     lookup : pandas.DataFrame, optional
-        The offence lookup event codes must be in; :func:`fdkit.offences.lookup` by default.
+        The offence lookup event codes must be in (:func:`fdkit.offences.read_lookup`). By
+        default the folder's own ``offences.csv`` if it has one, else the kit's lookup. A
+        lookup given here must match a folder's own: two lookups for one set of records
+        would classify them two ways.
     extract_date : date or str, optional
         When the extract was taken (default today): no offence or birth may be later, and
         no one older than :data:`MAX_AGE` on it. See :func:`plausibility_problems`.
@@ -543,6 +550,7 @@ def load_records(
     Returns
     -------
     Records
+        With ``lookup`` set to the unit lookup used (None for the kit's).
 
     Raises
     ------
@@ -563,6 +571,7 @@ def load_records(
     if not folder.is_dir():
         what = "a file, not a folder" if folder.exists() else "folder not found"
         raise FdkitDataError([Problem(None, what)], source=folder)
+    lookup = _folder_lookup(folder, lookup)
     frames, problems = {}, []
     for table in _TABLES:
         path = folder / f"{table.name}.csv"
@@ -578,7 +587,22 @@ def load_records(
         raise FdkitDataError(located, source=folder)
     persons = frames["persons"]
     persons["sex"] = persons["sex"].mask(persons["sex"].eq(""))
-    return Records(persons, frames["events"], frames["engagement"], source=folder)
+    return Records(persons, frames["events"], frames["engagement"], source=folder, lookup=lookup)
+
+
+def _folder_lookup(folder: Path, given: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The lookup for a records folder: the one given, the folder's own, or None (the kit's)."""
+    path = folder / offences.LOOKUP_FILE
+    if not path.is_file():
+        return given
+    own = offences.read_lookup(path)
+    if given is not None and offences.describe_lookup(given) != offences.describe_lookup(own):
+        message = (
+            f"the folder has its own offence lookup ({offences.describe_lookup(own)}), which differs from the one "
+            f"given ({offences.describe_lookup(given)}); use one lookup for one set of records"
+        )
+        raise FdkitDataError([Problem(offences.LOOKUP_FILE, message)], source=folder)
+    return own
 
 
 def validate_frames(
@@ -943,8 +967,9 @@ def write_records(records: Records, folder: str | Path) -> dict[str, Path]:
     records : Records
     folder : str or pathlib.Path
         Created if missing. Existing records files in it are replaced; an
-        ``engagement.csv`` is removed when the records have no engagement, so that the
-        folder reads back as these records.
+        ``engagement.csv`` is removed when the records have no engagement, and an
+        ``offences.csv`` when they use the kit's lookup, so that the folder reads back as
+        these records. A unit lookup (``records.lookup``) is written as ``offences.csv``.
 
     Returns
     -------
@@ -962,6 +987,12 @@ def write_records(records: Records, folder: str | Path) -> dict[str, Path]:
         _canonical(frame, table.columns).to_csv(
             path, index=False, lineterminator="\n", encoding="utf-8", date_format="%Y-%m-%d"
         )
+        written[path.name] = path
+    path = folder / offences.LOOKUP_FILE
+    if records.lookup is None:
+        path.unlink(missing_ok=True)
+    else:  # the codes mean nothing without it, so it travels with them
+        offences.write_lookup(records.lookup, path)
         written[path.name] = path
     return written
 
@@ -999,6 +1030,8 @@ class RecordsSummary:
     engagement_recorded, engaged : int or None
         People with an engagement record, and how many engaged; None without one.
     source : pathlib.Path or None
+    lookup : str
+        Which offence lookup classified the events (:func:`fdkit.offences.describe_lookup`).
     """
 
     persons: int
@@ -1012,6 +1045,7 @@ class RecordsSummary:
     engagement_recorded: int | None = None
     engaged: int | None = None
     source: Path | None = None
+    lookup: str = offences.describe_lookup(None)
 
     def to_dict(self) -> dict:
         """Return the figures as plain Python values (dates as ISO text)."""
@@ -1029,6 +1063,7 @@ class RecordsSummary:
             "knife_share": self.knife_share,
             "engagement_recorded": self.engagement_recorded,
             "engaged": self.engaged,
+            "lookup": self.lookup,
         }
 
     def __str__(self) -> str:
@@ -1040,6 +1075,8 @@ class RecordsSummary:
             ("police-initiated", f"{self.police_initiated_share:.1%} of events"),
             ("knife involved", f"{self.knife_share:.1%} of events"),
         ]
+        if self.lookup != offences.describe_lookup(None):
+            rows.append(("offence codes", f"classified by {self.lookup}"))
         if self.engagement_recorded is not None:
             rows.append(("engagement", f"{self.engagement_recorded:,} people recorded, {self.engaged:,} engaged"))
         width = max(len(label) for label, _ in rows)
@@ -1071,6 +1108,7 @@ def summarise(records: Records, *, lookup: pd.DataFrame | None = None) -> Record
     RecordsSummary
     """
     events, engagement = records.events, records.engagement
+    lookup = records.lookup if lookup is None else lookup
     classified = offences.classify(events, lookup)
     by_group = (
         pd.crosstab(classified["group"], classified["role"])
@@ -1092,4 +1130,5 @@ def summarise(records: Records, *, lookup: pd.DataFrame | None = None) -> Record
         engagement_recorded=None if engagement is None else len(engagement),
         engaged=None if engagement is None else int(engagement["engaged"].sum()),
         source=records.source,
+        lookup=offences.describe_lookup(lookup),
     )

@@ -61,9 +61,11 @@ def test_age_bands_label_the_strata():
 
 @pytest.mark.parametrize(
     ("knife_date", "eligible"),
-    [("2022-02-01", True), ("2022-01-31", False), ("2023-02-01", True), ("2023-02-02", False)],
+    [("2022-02-01", True), ("2022-01-31", False), ("2023-01-31", True), ("2023-02-01", False), ("2023-02-02", False)],
 )
-def test_knife_window_is_the_twelve_months_up_to_and_including_the_reference_date(knife_date, eligible):
+def test_knife_window_is_the_twelve_months_before_the_reference_date(knife_date, eligible):
+    # The day rule: windows include their first day and exclude their last, so the
+    # reference day itself belongs to the follow-up (tests/test_day_rule.py), not here.
     got = eligible_ids([person("A", "2005-01-01")], knife_and_violence("A", knife_date=knife_date))
     assert got == (["A"] if eligible else [])
 
@@ -204,7 +206,7 @@ def brute_force(persons, events, reference: date) -> list[str]:
             for e in events
             if e["person_id"] == p["person_id"]
             and e["role"] == "suspect"
-            and date.fromisoformat(e["offence_date"]) <= reference
+            and date.fromisoformat(e["offence_date"]) < reference
         ]
         knife = {
             e["crime_id"]

@@ -62,7 +62,14 @@ def test_effects_touch_only_engaged_treated_people_in_their_follow_up(trial):
 
 
 def test_expected_reductions_are_near_the_published_ones(trial):
-    published = trial.truth.dropna(subset=["published_reduction"])
+    # The scenario's true effects were tuned to the published knife figures (39.8%, 59% under
+    # 18) with police-initiated knife crimes counted; which definition the trial used is not
+    # published. The kit's knife_suspect now leaves them out, so the tuned definition is
+    # knife_suspect_all, and that is what must sit near the published figure.
+    truth = trial.truth.set_index(["outcome", "subgroup"])
+    published = truth.dropna(subset=["published_reduction"]).copy()
+    tuned = [("knife_suspect_all" if o == "knife_suspect" else o, g) for o, g in published.index]
+    published["expected_reduction"] = truth.loc[tuned, "expected_reduction"].to_numpy()
     gap = (published["expected_reduction"] - published["published_reduction"]).abs()
     assert gap.max() <= 2.0, published
 

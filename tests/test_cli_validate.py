@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 from conftest import EVENTS
-
 from fdkit.cli import main
 
 BAD_ROLE = EVENTS.replace("C3,P3,2022-01-09,victim", "C3,P3,2022-01-09,witness")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ENGAGEMENT, EVENTS, PERSONS
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import ENGAGEMENT, EVENTS, PERSONS
 from fdkit import offences
 from fdkit.records import (
     FdkitDataError,

@@ -8,7 +8,7 @@ import pytest
 from fdkit import FdkitDataError, privacy
 from fdkit.cli import main
 
-KEY = b"0123456789abcdef0123456789abcdef"
+KEY = b"9f2c4e7a1b8d3f60c5a2e9174b3d8f06a1c7e25b9d4f8036e2a7c1b5d9f3e804"  # a fixed random key
 
 
 def _allocation(ids):
@@ -37,6 +37,7 @@ def test_the_wrong_key_is_an_error():
 def test_pseudonymise_relink_on_the_command_line(tmp_path, capsys):
     key = tmp_path / "unit.key"
     key.write_text(KEY.decode())
+    key.chmod(0o600)  # key files must be private (fdkit refuses others')
     _allocation(["N1", "N2"]).to_csv(tmp_path / "allocation.csv", index=False)
     (tmp_path / "nominals.csv").write_text("Nominal ID,Surname\nN1 ,Smith\n N2,Jones\nN3,Brown\n")
     out = tmp_path / "case_list.csv"
@@ -44,5 +45,5 @@ def test_pseudonymise_relink_on_the_command_line(tmp_path, capsys):
     assert main([*args, "--id-column", "Nominal ID", "--key-file", str(key), "--out", str(out)]) == 0
     assert pd.read_csv(out)["real_id"].tolist() == ["N1", "N2"]
     assert "Smith" not in out.read_text()
-    assert main([*args, "--id-column", "Nominal ID", "--key-file", str(key), "--out", str(out)]) == 1
-    assert "never overwritten" in capsys.readouterr().err
+    assert main([*args, "--id-column", "Nominal ID", "--key-file", str(key), "--out", str(out)]) == 2
+    assert "never replaced" in capsys.readouterr().err

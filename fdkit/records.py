@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow
+import pyarrow.csv
 
 from . import offences
 
@@ -281,7 +283,9 @@ def _read(
     if path.stat().st_size == 0:
         return None, [Problem(path.name, f"the file is empty (zero bytes); {expected}")]
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        frame = _read_text_fast(path)
+        if frame is None:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         return None, [Problem(path.name, f"the file is empty (only blank lines); {expected}")]
     except UnicodeDecodeError:
@@ -312,6 +316,38 @@ def _read(
         frame[column], kinds = _parse_dates(text, dayfirst)
         problems += _date_problems(path.name, column, text, kinds, dayfirst)
     return frame, problems
+
+
+def _read_text_fast(path: Path) -> pd.DataFrame | None:
+    """Read a CSV file as text with pyarrow's multi-threaded reader, or None if it cannot.
+
+    pandas' reader is the reference: for the files pyarrow reads (a header of distinct,
+    non-blank names and every row with one field per column) both give the same frame, and
+    for any other file this returns None, so pandas reads it and reports what is wrong in
+    its own words. Files of one column go to pandas too: it also skips lines of spaces.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if len(header) < 2 or len(set(header)) < len(header) or not all(name.strip() for name in header):
+        return None
+    try:
+        table = pyarrow.csv.read_csv(
+            path,
+            parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True),
+            convert_options=pyarrow.csv.ConvertOptions(
+                column_types=dict.fromkeys(header, pyarrow.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pyarrow.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.column_names != header:
+        return None
+    return table.to_pandas()
 
 
 def _parse_booleans(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:

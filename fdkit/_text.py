@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["isin"]
+__all__ = ["isin", "may_repeat", "positions_in"]
 
 
 def isin(values: pd.Series, allowed: Iterable) -> np.ndarray:
@@ -49,3 +49,74 @@ def isin(values: pd.Series, allowed: Iterable) -> np.ndarray:
             found = pc.is_in(column, value_set=value_set.cast(column.type), skip_nulls=True)
             return found.to_numpy(zero_copy_only=False)
     return (values.isin(list(allowed)) & values.notna()).to_numpy(dtype=bool)
+
+
+def positions_in(values: pd.Series, reference: pd.Series) -> np.ndarray:
+    """For each value, the position of its first occurrence in ``reference``, or -1 if none.
+
+    Missing values are never found.
+
+    Examples
+    --------
+    >>> positions_in(pd.Series(["b", "z", "a"], dtype="str"), pd.Series(["a", "b", "b"], dtype="str")).tolist()
+    [1, -1, 0]
+    """
+    if _arrow_text(values) and _arrow_text(reference):
+        column = pa.array(values)
+        value_set = pa.array(reference).cast(column.type)
+        found = pc.index_in(column, value_set=value_set, skip_nulls=True)
+        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes, distinct = pd.factorize(values)
+    first = np.flatnonzero(~reference.duplicated().to_numpy())
+    at = pd.Index(reference.iloc[first]).get_indexer(distinct)
+    positions = np.where(at >= 0, first[at], -1)
+    return np.where(codes >= 0, positions[codes], -1)
+
+
+def may_repeat(frame: pd.DataFrame, key: list[str]) -> bool:
+    """False only if no two rows of ``frame`` share all of the ``key`` columns' values.
+
+    A quick test that lets the exact (and slower) search for repeats be skipped when there
+    are none, as in almost every file. Each text value is reduced to a 64-bit fingerprint;
+    rows with different values can share a fingerprint only by a rare accident, which makes
+    this say True (look closer), never False when there are repeats.
+    """
+    if not all(_arrow_text(frame[column]) for column in key):
+        return True
+    combined = np.zeros(len(frame), dtype=np.uint64)
+    for column in key:
+        prints = _fingerprints(frame[column])
+        if prints is None:
+            return True
+        combined = (combined ^ prints) * _FNV_PRIME
+    return bool(pd.Series(combined).duplicated().any())
+
+
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+
+
+def _fingerprints(values: pd.Series, widest: int = 64) -> np.ndarray | None:
+    """A 64-bit FNV-1a hash of each text value (None if there are missing or long values)."""
+    array = pa.array(values)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.null_count:
+        return None
+    array = array.cast(pa.large_string())
+    _, offsets, data = array.buffers()
+    starts = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
+    lengths = np.diff(starts)
+    if len(lengths) and lengths.max() > widest:
+        return None
+    prints = np.full(len(array), _FNV_OFFSET) ^ lengths.astype(np.uint64)
+    last = len(data) - 1
+    for place in range(int(lengths.max()) if len(lengths) else 0):
+        byte = np.where(place < lengths, data[np.minimum(starts[:-1] + place, last)], 0)
+        prints = (prints ^ byte.astype(np.uint64)) * _FNV_PRIME
+    return prints
+
+
+def _arrow_text(values: pd.Series) -> bool:
+    dtype = values.dtype
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"

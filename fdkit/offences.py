@@ -141,7 +141,7 @@ def classify(events: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.Data
     are an error in :func:`fdkit.records.load_records`; here too they raise ``ValueError``.
     """
     table = lookup() if table is None else table
-    unknown = set(events["offence_code"]) - set(table["offence_code"])
+    unknown = set(pd.unique(events["offence_code"])) - set(table["offence_code"])
     if unknown:
         # A silent miss would leave the flags empty and quietly change who is eligible.
         raise ValueError(

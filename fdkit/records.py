@@ -31,6 +31,7 @@ import pyarrow
 import pyarrow.csv
 
 from . import offences
+from ._text import may_repeat, positions_in
 
 __all__ = [
     "FdkitDataError",
@@ -466,7 +467,7 @@ def _blank_problems(frame: pd.DataFrame, columns: Sequence[str], name: str) -> l
 
 def _duplicate_problems(frame: pd.DataFrame, key: Sequence[str], name: str) -> list[Problem]:
     key = list(key)
-    if not key or any(column not in frame for column in key):
+    if not key or any(column not in frame for column in key) or not may_repeat(frame, key):
         return []
     keyed = ~np.logical_or.reduce([_blank(frame[column]) for column in key])
     repeated = frame.duplicated(key, keep=False).to_numpy() & keyed
@@ -722,16 +723,8 @@ def _unknown_codes(events: pd.DataFrame, lookup: pd.DataFrame | None, name: str)
 
 
 def _person_positions(ids: pd.Series, persons: pd.DataFrame) -> np.ndarray:
-    """For each id, the row position of that person in ``persons``, or -1 if none.
-
-    Each distinct id is looked up once: for millions of events that is several times
-    faster than looking up every row.
-    """
-    codes, distinct = pd.factorize(ids)
-    first = np.flatnonzero(~persons["person_id"].duplicated().to_numpy())
-    at = pd.Index(persons["person_id"].iloc[first]).get_indexer(distinct)
-    positions = np.where(at >= 0, first[at], -1)
-    return np.where(codes >= 0, positions[codes], -1)
+    """For each id, the row position of that person in ``persons``, or -1 if none."""
+    return positions_in(ids, persons["person_id"])
 
 
 def _unknown_people(frame: pd.DataFrame, found: np.ndarray, name: str, persons_name: str) -> list[Problem]:

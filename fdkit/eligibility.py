@@ -301,16 +301,11 @@ def _crime_criteria(events: pd.DataFrame, reference: pd.Timestamp, rule: Eligibi
 
 
 def _offence_flags(events: pd.DataFrame) -> pd.DataFrame:
-    """The offence flags a rule may name, one row per event (aligned with ``events``).
-
-    The same as the columns :func:`fdkit.offences.classify` adds, looked up once per
-    distinct code rather than joined row by row.
-    """
-    codes, distinct = pd.factorize(events["offence_code"], use_na_sentinel=False)
-    per_code = offences.classify(pd.DataFrame({"offence_code": pd.Series(distinct, dtype="str"), "knife": False}))
-    flags = {column: per_code[column].to_numpy(dtype=bool)[codes] for column in ("violent", "sexual", "knife_offence")}
-    flags["knife_involved"] = flags.pop("knife_offence") | events["knife"].to_numpy(dtype=bool)
-    return pd.DataFrame(flags, index=events.index)[list(OFFENCE_FLAGS)]
+    """The offence flags a rule may name, one row per event (aligned with ``events``)."""
+    codes, per_code = offences.classify_distinct(events)
+    flags = {flag: per_code[flag].to_numpy(dtype=bool)[codes] for flag in OFFENCE_FLAGS}
+    flags["knife_involved"] |= events["knife"].to_numpy(dtype=bool)
+    return pd.DataFrame(flags, index=events.index)
 
 
 def _apply_exclusions(people, exclusions, steps):

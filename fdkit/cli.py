@@ -50,10 +50,15 @@ def _add_validate(commands) -> None:
 
 
 def _run_validate(args) -> int:
+    from .progress import bar, stepper
     from .records import load_records, summarise
 
-    records = load_records(args.folder, dayfirst=args.dayfirst)
-    print(summarise(records))
+    with bar(5, "fdkit validate") as shown:
+        step = stepper(shown)
+        records = load_records(args.folder, dayfirst=args.dayfirst, progress=step)
+        step("summarising")
+        summary = summarise(records)
+    print(summary)
     return 0
 
 
@@ -78,9 +83,13 @@ def _add_synth(commands) -> None:
 
 def _run_synth(args) -> int:
     from . import synth
+    from .progress import bar, stepper
 
     scenario = synth.load_scenario(args.scenario)
-    written = synth.write_synthetic(args.out, scenario, seed=args.seed, overwrite=args.force)
+    with bar(4, "fdkit synth") as shown:
+        written = synth.write_synthetic(
+            args.out, scenario, seed=args.seed, overwrite=args.force, progress=stepper(shown)
+        )
     print(written.describe())
     return 0
 
@@ -114,10 +123,29 @@ def _add_screen(commands) -> None:
 
 
 def _run_screen(args) -> int:
-    from . import eligibility
-    from .records import load_records, read_table
+    from .progress import bar, stepper
+    from .records import load_records
 
-    records = load_records(args.records, dayfirst=args.dayfirst)
+    with bar(6, "fdkit screen") as shown:
+        step = stepper(shown)
+        records = load_records(args.records, dayfirst=args.dayfirst, progress=step)
+        step("screening")
+        rule, result = _screen(args, records, step)
+    print(f"Screening on {args.reference_date}: {rule.describe()}")
+    print(result.funnel.to_string(index=False))
+    bands_found = result.eligible["age_band"].value_counts().sort_index()
+    print(
+        f"\n{len(result.eligible)} eligible ({', '.join(f'{n} aged {b}' for b, n in bands_found.items())}); "
+        f"written to {args.out}"
+    )
+    return 0
+
+
+def _screen(args, records, step):
+    """Screen loaded records by the command's rule and write the eligible list; return the rule and result."""
+    from . import eligibility
+    from .records import read_table
+
     adult_from = min(max(18, args.min_age), args.max_age + 1)
     bands = tuple(
         (low, high, f"{low}-{high}")
@@ -144,15 +172,9 @@ def _run_screen(args) -> int:
             choices={"reason": eligibility.EXCLUSION_REASONS},
         )
     result = eligibility.screen(records, args.reference_date, rule, exclusions=exclusions)
+    step(f"writing {args.out}")
     eligibility.write_eligible(result, args.out, args.funnel_out)
-    print(f"Screening on {args.reference_date}: {rule.describe()}")
-    print(result.funnel.to_string(index=False))
-    bands_found = result.eligible["age_band"].value_counts().sort_index()
-    print(
-        f"\n{len(result.eligible)} eligible ({', '.join(f'{n} aged {b}' for b, n in bands_found.items())}); "
-        f"written to {args.out}"
-    )
-    return 0
+    return rule, result
 
 
 def _add_randomise(commands) -> None:
@@ -292,27 +314,34 @@ def _add_analyse(commands) -> None:
 
 def _run_analyse(args) -> int:
     from . import analysis, harm, outcomes, randomise
+    from .progress import bar, stepper
     from .records import load_records
 
     if args.follow_up_months < 1 or args.resamples < 100 or args.permutations < 100:
         raise SystemExit(
             _usage(args, "--follow-up-months must be at least 1, --resamples and --permutations at least 100")
         )
-    records = load_records(args.records, dayfirst=args.dayfirst)
-    allocation = randomise.read_allocation(args.allocation)
-    weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
-    frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
-    for arm in ("treatment", "control"):
-        if not (frame["arm"] == arm).any():
-            raise _data_error(args.allocation, f"no one in the {arm} arm: there is nothing to compare")
-    if args.frame_out:
-        frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d")).to_csv(
-            args.frame_out, index=False, lineterminator="\n"
+    with bar(8, "fdkit analyse") as shown:
+        step = stepper(shown)
+        records = load_records(args.records, dayfirst=args.dayfirst, progress=step)
+        step("reading the allocation")
+        allocation = randomise.read_allocation(args.allocation)
+        weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
+        step("building the outcomes")
+        frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
+        for arm in ("treatment", "control"):
+            if not (frame["arm"] == arm).any():
+                raise _data_error(args.allocation, f"no one in the {arm} arm: there is nothing to compare")
+        if args.frame_out:
+            frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d")).to_csv(
+                args.frame_out, index=False, lineterminator="\n"
+            )
+        step("estimating the effects (resampling)")
+        table = analysis.results_table(
+            frame, seed=args.seed, resamples=args.resamples, permutations=args.permutations, interval=args.interval
         )
-    table = analysis.results_table(
-        frame, seed=args.seed, resamples=args.resamples, permutations=args.permutations, interval=args.interval
-    )
-    table.to_csv(args.out, index=False, lineterminator="\n")
+        step(f"writing {args.out}")
+        table.to_csv(args.out, index=False, lineterminator="\n")
     shown = table[(table["subgroup"] == "all") & (table["method"] == "ratio_of_means")]
     print(
         f"{len(frame)} people ({(frame['arm'] == 'treatment').sum()} treatment), "
@@ -393,20 +422,28 @@ def _run_power(args) -> int:
         )
     if any(not 0 <= r <= 100 for r in args.reduction) or min(args.n_treated + args.n_control) < 2 or args.sims < 10:
         raise SystemExit(_usage(args, "reductions must be 0-100, sizes at least 2 and --sims at least 10"))
-    if sys.stderr.isatty():
-        print("building the synthetic superpopulation ...", file=sys.stderr, flush=True)
-    population = design.build_superpopulation()
-    table = design.power_curve(
-        population,
-        list(zip(args.n_treated, args.n_control)),
-        args.reduction,
-        sims=args.sims,
-        seed=args.seed,
-        progress=True,
-        outcome=args.outcome,
-        methods=args.methods,
-        permutations=args.permutations,
-    )[list(POWER_COLUMNS)]
+    from .progress import bar
+
+    sizes = list(zip(args.n_treated, args.n_control))
+    with bar(len(sizes) * len(args.reduction), "fdkit power", unit="design") as shown:
+        shown.set_postfix_str("building the synthetic superpopulation")
+        population = design.build_superpopulation()
+
+        def report(number, total, label, final=False):
+            shown.update((total if final else number - 1) - shown.n)
+            shown.set_postfix_str(label)
+
+        table = design.power_curve(
+            population,
+            sizes,
+            args.reduction,
+            sims=args.sims,
+            seed=args.seed,
+            progress=report,
+            outcome=args.outcome,
+            methods=args.methods,
+            permutations=args.permutations,
+        )[list(POWER_COLUMNS)]
     table.to_csv(args.out, index=False, lineterminator="\n")
     print(table.round(3).to_string(index=False))
     print(f"\n{args.sims:,} simulated trials per design; written to {args.out}")
@@ -441,21 +478,36 @@ def _add_report(commands) -> None:
 
 def _run_report(args) -> int:
     from . import outcomes, randomise, report
+    from .progress import bar, stepper
     from .records import load_records
 
     # Check the inputs here first, so a data problem is a short message, not a notebook traceback.
-    records = load_records(args.records)
-    allocation = randomise.read_allocation(args.allocation)
-    outcomes.build_frame(records, allocation, follow_up_months=args.follow_up_months)
+    with bar(6, "fdkit report: checking the inputs") as shown:
+        step = stepper(shown)
+        records = load_records(args.records, progress=step)
+        step("reading the allocation")
+        allocation = randomise.read_allocation(args.allocation)
+        step("building the outcomes")
+        outcomes.build_frame(records, allocation, follow_up_months=args.follow_up_months)
     if args.harm_weights:
         from . import harm
 
         harm.read_weights(args.harm_weights)
     if args.funnel and not args.funnel.is_file():
         raise FileNotFoundError(f"funnel file {args.funnel} does not exist")
-    if sys.stderr.isatty():
-        print("running the report notebook ...", file=sys.stderr, flush=True)
-    out = report.render_report(
+    with bar(None, "fdkit report: running the notebook", unit="cell") as shown:
+
+        def cells_done(done, cells):
+            shown.total = cells
+            shown.update(done - shown.n)
+
+        out = _render(report, args, cells_done)
+    print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KB, self-contained)")
+    return 0
+
+
+def _render(report, args, progress):
+    return report.render_report(
         {
             "records": str(args.records),
             "allocation": str(args.allocation),
@@ -465,9 +517,8 @@ def _run_report(args) -> int:
             "seed": args.seed,
         },
         args.out,
+        progress=progress,
     )
-    print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KB, self-contained)")
-    return 0
 
 
 def _add_pseudonymise(commands) -> None:

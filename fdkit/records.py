@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -543,7 +543,13 @@ class Records:
         return f"Records({', '.join(parts)})"
 
 
-def load_records(folder: str | Path, *, dayfirst: bool = False, lookup: pd.DataFrame | None = None) -> Records:
+def load_records(
+    folder: str | Path,
+    *,
+    dayfirst: bool = False,
+    lookup: pd.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Records:
     """Read and check a records folder.
 
     Parameters
@@ -554,6 +560,9 @@ def load_records(folder: str | Path, *, dayfirst: bool = False, lookup: pd.DataF
         Also read dates written day first, ``DD/MM/YYYY``; see :func:`read_table`.
     lookup : pandas.DataFrame, optional
         The offence lookup event codes must be in; :func:`fdkit.offences.lookup` by default.
+    progress : callable, optional
+        Called with the name of each step as it starts (``"reading events.csv"``,
+        ``"checking"``); :func:`fdkit.progress.stepper` makes one that shows a bar.
 
     Returns
     -------
@@ -583,8 +592,12 @@ def load_records(folder: str | Path, *, dayfirst: bool = False, lookup: pd.DataF
         if table is _ENGAGEMENT and not path.exists():
             frames[table.name] = None
             continue
+        if progress is not None:
+            progress(f"reading {path.name}")
         frames[table.name], found = _read(path, table.columns, table.booleans, table.dates, dayfirst)
         problems += found
+    if progress is not None:
+        progress("checking")
     problems += _check_records(frames, lookup, suffix=".csv")
     if problems:
         located = at_file_lines(_by_file(problems, suffix=".csv"), folder)

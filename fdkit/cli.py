@@ -57,10 +57,17 @@ def _add_validate(commands) -> None:
 
 
 def _run_validate(args) -> int:
+    from .progress import bar, stepper
     from .records import load_records, summarise
 
-    records = load_records(args.folder, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date)
-    print(summarise(records))
+    with bar(5, "fdkit validate") as shown:
+        step = stepper(shown)
+        records = load_records(
+            args.folder, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date, progress=step
+        )
+        step("summarising")
+        summary = summarise(records)
+    print(summary)
     return 0
 
 
@@ -87,12 +94,13 @@ def _add_synth(commands) -> None:
 
 def _run_synth(args) -> int:
     from . import files, synth
+    from .progress import bar, stepper
 
     outputs = files.OutputGuard(inputs=[args.scenario], force=args.force)
     scenario = synth.load_scenario(args.scenario)
     own = (*RECORDS_FILES, synth.SCENARIO_FILE, synth.MANIFEST_FILE, synth.DICTIONARY_FILE, *SYNTH_TRIAL_FILES)
-    with outputs.staged_folder(args.out, own_names=own) as staging:
-        written = synth.write_synthetic(staging, scenario, seed=args.seed, overwrite=True)
+    with outputs.staged_folder(args.out, own_names=own) as staging, bar(4, "fdkit synth") as shown:
+        written = synth.write_synthetic(staging, scenario, seed=args.seed, overwrite=True, progress=stepper(shown))
     print(dataclasses.replace(written, path=args.out).describe())
     return 0
 
@@ -133,13 +141,35 @@ def _add_screen(commands) -> None:
 
 
 def _run_screen(args) -> int:
-    from . import eligibility, files
-    from .records import load_records, read_table
+    from . import files
+    from .progress import bar, stepper
+    from .records import load_records
 
     outputs = files.OutputGuard(inputs=[args.exclusions], input_folders=[args.records], force=args.force)
     outputs.claim(args.out)
     outputs.claim(args.funnel_out)
-    records = load_records(args.records, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date)
+    with bar(6, "fdkit screen") as shown:
+        step = stepper(shown)
+        records = load_records(
+            args.records, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date, progress=step
+        )
+        step("screening")
+        rule, result = _screen(args, records, step, outputs)
+    print(f"Screening on {args.reference_date}: {rule.describe()}")
+    print(result.funnel.to_string(index=False))
+    bands_found = result.eligible["age_band"].value_counts().sort_index()
+    print(
+        f"\n{len(result.eligible)} eligible ({', '.join(f'{n} aged {b}' for b, n in bands_found.items())}); "
+        f"written to {args.out}"
+    )
+    return 0
+
+
+def _screen(args, records, step, outputs):
+    """Screen loaded records by the command's rule and write the eligible list; return the rule and result."""
+    from . import eligibility
+    from .records import read_table
+
     adult_from = min(max(18, args.min_age), args.max_age + 1)
     bands = tuple(
         (low, high, f"{low}-{high}")
@@ -166,15 +196,9 @@ def _run_screen(args) -> int:
             choices={"reason": eligibility.EXCLUSION_REASONS},
         )
     result = eligibility.screen(records, args.reference_date, rule, exclusions=exclusions)
+    step(f"writing {args.out}")
     eligibility.write_eligible(result, args.out, args.funnel_out, guard=outputs)
-    print(f"Screening on {args.reference_date}: {rule.describe()}")
-    print(result.funnel.to_string(index=False))
-    bands_found = result.eligible["age_band"].value_counts().sort_index()
-    print(
-        f"\n{len(result.eligible)} eligible ({', '.join(f'{n} aged {b}' for b, n in bands_found.items())}); "
-        f"written to {args.out}"
-    )
-    return 0
+    return rule, result
 
 
 def _add_randomise(commands) -> None:
@@ -348,6 +372,7 @@ def _add_analyse(commands) -> None:
 
 def _run_analyse(args) -> int:
     from . import analysis, harm, outcomes, randomise
+    from .progress import bar, stepper
     from .records import load_records
 
     if args.follow_up_months < 1 or args.resamples < 100 or args.permutations < 100:
@@ -364,32 +389,40 @@ def _run_analyse(args) -> int:
     checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
     if not checked.sealed:
         print(_unsealed_banner(checked))
-    records = load_records(args.records, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date)
-    allocation = checked.allocation
-    weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
-    frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
-    for arm in ("treatment", "control"):
-        if not (frame["arm"] == arm).any():
-            raise _data_error(args.allocation, f"no one in the {arm} arm: there is nothing to compare")
-    stamp = {} if checked.sealed else {"allocation": randomise.UNSEALED}
-    if args.frame_out:
-        outputs.write_csv(
-            frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d"), **stamp), args.frame_out
+    with bar(7, "fdkit analyse") as shown:
+        step = stepper(shown)
+        records = load_records(
+            args.records, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date, progress=step
         )
-    arms_per_stratum = frame.groupby("stratum")["arm"].nunique()
-    if one_armed := sorted(arms_per_stratum.index[arms_per_stratum < 2]):
-        print(f"note: no separate estimate for {', '.join(one_armed)}: everyone there is in one arm", file=sys.stderr)
-    methods = args.methods or analysis.DEFAULT_METHODS
-    table = analysis.results_table(
-        frame,
-        methods=methods,
-        seed=args.seed,
-        resamples=args.resamples,
-        permutations=args.permutations,
-        interval=args.interval,
-        subgroups=("all", *sorted(arms_per_stratum.index[arms_per_stratum == 2])),
-    )
-    outputs.write_csv(table.assign(**stamp), args.out)
+        allocation = checked.allocation
+        weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
+        step("building the outcomes")
+        frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
+        for arm in ("treatment", "control"):
+            if not (frame["arm"] == arm).any():
+                raise _data_error(args.allocation, f"no one in the {arm} arm: there is nothing to compare")
+        stamp = {} if checked.sealed else {"allocation": randomise.UNSEALED}
+        if args.frame_out:
+            outputs.write_csv(
+                frame.assign(randomised_on=frame["randomised_on"].dt.strftime("%Y-%m-%d"), **stamp), args.frame_out
+            )
+        arms_per_stratum = frame.groupby("stratum")["arm"].nunique()
+        if one_armed := sorted(arms_per_stratum.index[arms_per_stratum < 2]):
+            print(
+                f"note: no separate estimate for {', '.join(one_armed)}: everyone there is in one arm", file=sys.stderr
+            )
+        step("estimating the effects (re-drawing the design)")
+        table = analysis.results_table(
+            frame,
+            methods=args.methods or analysis.DEFAULT_METHODS,
+            seed=args.seed,
+            resamples=args.resamples,
+            permutations=args.permutations,
+            interval=args.interval,
+            subgroups=("all", *sorted(arms_per_stratum.index[arms_per_stratum == 2])),
+        )
+        step(f"writing {args.out}")
+        outputs.write_csv(table.assign(**stamp), args.out)
     shown = table[(table["subgroup"] == "all") & (table["method"] == "ratio_of_means")]
     print(
         f"{len(frame)} people ({(frame['arm'] == 'treatment').sum()} treatment), "
@@ -474,6 +507,7 @@ def _add_power(commands) -> None:
 
 def _run_power(args) -> int:
     from . import design, files, outcomes
+    from .progress import bar
 
     if len(args.n_treated) != len(args.n_control):
         raise SystemExit(_usage(args, "--n-treated and --n-control must list the same number of sizes"))
@@ -493,21 +527,27 @@ def _run_power(args) -> int:
         raise SystemExit(_usage(args, "--permutations must be at least 100"))
     outputs = files.OutputGuard(force=args.force)
     outputs.claim(args.out)
-    if sys.stderr.isatty():
-        print("building the synthetic superpopulation ...", file=sys.stderr, flush=True)
-    population = design.build_superpopulation()
-    table = design.power_curve(
-        population,
-        list(zip(args.n_treated, args.n_control)),
-        args.reduction,
-        sims=args.sims,
-        seed=args.seed,
-        progress=True,
-        outcome=args.outcome,
-        methods=args.methods,
-        permutations=args.permutations,
-        statistic=args.statistic,
-    )[list(POWER_COLUMNS)]
+    sizes = list(zip(args.n_treated, args.n_control))
+    with bar(len(sizes) * len(args.reduction), "fdkit power", unit="design") as shown:
+        shown.set_postfix_str("building the synthetic superpopulation")
+        population = design.build_superpopulation()
+
+        def report(number, total, label, final=False):
+            shown.update((total if final else number - 1) - shown.n)
+            shown.set_postfix_str(label)
+
+        table = design.power_curve(
+            population,
+            sizes,
+            args.reduction,
+            sims=args.sims,
+            seed=args.seed,
+            progress=report,
+            outcome=args.outcome,
+            methods=args.methods,
+            permutations=args.permutations,
+            statistic=args.statistic,
+        )[list(POWER_COLUMNS)]
     outputs.write_csv(table, args.out)
     print(table.round(3).to_string(index=False))
     print(f"\n{args.sims:,} simulated trials per design; written to {args.out}")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -628,19 +629,23 @@ def power_curve(
     *,
     sims: int = 1000,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | Callable[..., None] = False,
     **options,
 ) -> pd.DataFrame:
     """Diagnose every combination of total sizes (n_treated, n_control) and true reductions.
 
     Sizes are split across strata in the trial's proportions (:func:`split_size`). Extra
     keyword arguments go to :class:`Design`. Returns the rows of :func:`diagnose`, stacked.
+    ``progress`` may be True (a line on a terminal's stderr) or a callable, called as
+    ``progress(number, total, label)`` as design ``number`` (from 1) starts, and as
+    ``progress(total, total, "done", final=True)`` at the end.
     """
+    report = progress if callable(progress) else _report_progress
     rows = []
     combinations = [(size, reduction) for size in sizes for reduction in reductions]
     for number, ((n_treated, n_control), reduction) in enumerate(combinations, 1):
         if progress:
-            _report_progress(number, len(combinations), f"{n_treated}+{n_control}, {reduction:g}% reduction")
+            report(number, len(combinations), f"{n_treated}+{n_control}, {reduction:g}% reduction")
         spec = Design(size=split_size(n_treated, n_control), reduction=reduction, **options)
         # Each point's seed depends on the point itself, so adding points to a curve changes no other.
         point_seed = int(
@@ -648,7 +653,7 @@ def power_curve(
         )
         rows.append(diagnose(spec, population, sims=sims, seed=point_seed))
     if progress:
-        _report_progress(len(combinations), len(combinations), "done", final=True)
+        report(len(combinations), len(combinations), "done", final=True)
     return pd.concat(rows, ignore_index=True)
 
 

@@ -36,10 +36,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import offences
 from ._dates import add_months
+from ._text import isin
 from .records import Records
 
 #: Offence flags a rule's offence sets may name (see :func:`fdkit.offences.classify`).
@@ -223,11 +225,8 @@ def screen(
     )
 
     crimes = _crime_criteria(records.events, reference, rule, records.lookup if lookup is None else lookup)
-    people = people.merge(crimes, on="person_id", how="left")
-    people[["index_crimes", "other_crimes", "either_crimes"]] = (
-        people[["index_crimes", "other_crimes", "either_crimes"]].fillna(0).astype("int64")
-    )
-    people = people[people["index_crimes"] >= 1]
+    # crimes has only the people with an index crime, so an inner join is the index step.
+    people = people[isin(people["person_id"], crimes["person_id"])].merge(crimes, on="person_id")
     steps.append(
         _step(
             "index",
@@ -273,17 +272,26 @@ def _step(name, description, people, steps, reason):
 def _crime_criteria(
     events: pd.DataFrame, reference: pd.Timestamp, rule: EligibilityRule, lookup: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Per person: distinct crimes meeting the index criterion, the other criterion, and either."""
-    earliest = min(add_months(reference, -rule.index_window_months), add_months(reference, -rule.other_window_months))
+    """Per person with at least one index crime: distinct crimes meeting the index criterion,
+    the other criterion, and either, and the date of the last index crime."""
+    index_from = add_months(reference, -rule.index_window_months)
+    other_from = add_months(reference, -rule.other_window_months)
     dates = events["offence_date"]
-    recent = events[(events["role"] == rule.role) & (dates >= earliest) & (dates < reference)]
-    recent = offences.classify(
-        recent.loc[:, ["crime_id", "person_id", "offence_date", "offence_code", "knife"]], lookup
+    in_window = events["role"].eq(rule.role) & (dates >= min(index_from, other_from)) & (dates < reference)
+    rows = np.flatnonzero(in_window.to_numpy(dtype=bool))
+    window = events[["offence_date", "offence_code", "knife"]].iloc[rows]
+    flags = _offence_flags(window, lookup)
+    is_index = ((window["offence_date"] >= index_from) & flags[list(rule.index_offences)].any(axis=1)).to_numpy()
+    is_other = ((window["offence_date"] >= other_from) & flags[list(rule.other_offences)].any(axis=1)).to_numpy()
+    # Only rows meeting a criterion, of people with an index crime, can count. Narrowing to
+    # them before touching the IDs and grouping is what keeps a force-sized screen fast.
+    counts = is_index | is_other
+    recent = (
+        events[["person_id", "crime_id", "offence_date"]]
+        .iloc[rows[counts]]
+        .assign(is_index=is_index[counts], is_other=is_other[counts])
     )
-    in_index_window = recent["offence_date"] >= add_months(reference, -rule.index_window_months)
-    in_other_window = recent["offence_date"] >= add_months(reference, -rule.other_window_months)
-    recent["is_index"] = in_index_window & recent[list(rule.index_offences)].any(axis=1)
-    recent["is_other"] = in_other_window & recent[list(rule.other_offences)].any(axis=1)
+    recent = recent[isin(recent["person_id"], recent.loc[recent["is_index"], "person_id"].unique())]
     # A crime recorded on several rows for one person (several codes, say) counts once, and
     # counts for a criterion if any of its rows does.
     per_crime = recent.groupby(["person_id", "crime_id"], sort=False).agg(
@@ -299,7 +307,15 @@ def _crime_criteria(
         either_crimes=("is_either", "sum"),
         last_index_date=("index_date", "max"),
     )
-    return per_person.reset_index()
+    return per_person.reset_index().astype({"index_crimes": "int64", "other_crimes": "int64", "either_crimes": "int64"})
+
+
+def _offence_flags(events: pd.DataFrame, lookup: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The offence flags a rule may name, one row per event (aligned with ``events``)."""
+    codes, per_code = offences.classify_distinct(events, lookup)
+    flags = {flag: per_code[flag].to_numpy(dtype=bool)[codes] for flag in OFFENCE_FLAGS}
+    flags["knife_involved"] |= events["knife"].to_numpy(dtype=bool)
+    return pd.DataFrame(flags, index=events.index)
 
 
 def _apply_exclusions(people, exclusions, steps):

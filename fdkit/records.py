@@ -22,15 +22,18 @@ from __future__ import annotations
 import csv
 import mmap
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow
+import pyarrow.csv
 
 from . import offences
+from ._text import may_repeat, positions_in
 
 __all__ = [
     "FdkitDataError",
@@ -294,7 +297,9 @@ def _read(
     if path.stat().st_size == 0:
         return None, [Problem(path.name, f"the file is empty (zero bytes); {expected}")]
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        frame = _read_text_fast(path)
+        if frame is None:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         return None, [Problem(path.name, f"the file is empty (only blank lines); {expected}")]
     except UnicodeDecodeError:
@@ -325,6 +330,38 @@ def _read(
         frame[column], kinds = _parse_dates(text, dayfirst)
         problems += _date_problems(path.name, column, text, kinds, dayfirst)
     return frame, problems
+
+
+def _read_text_fast(path: Path) -> pd.DataFrame | None:
+    """Read a CSV file as text with pyarrow's multi-threaded reader, or None if it cannot.
+
+    pandas' reader is the reference: for the files pyarrow reads (a header of distinct,
+    non-blank names and every row with one field per column) both give the same frame, and
+    for any other file this returns None, so pandas reads it and reports what is wrong in
+    its own words. Files of one column go to pandas too: it also skips lines of spaces.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if len(header) < 2 or len(set(header)) < len(header) or not all(name.strip() for name in header):
+        return None
+    try:
+        table = pyarrow.csv.read_csv(
+            path,
+            parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True),
+            convert_options=pyarrow.csv.ConvertOptions(
+                column_types=dict.fromkeys(header, pyarrow.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pyarrow.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.column_names != header:
+        return None
+    return table.to_pandas()
 
 
 def _parse_booleans(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -443,7 +480,7 @@ def _blank_problems(frame: pd.DataFrame, columns: Sequence[str], name: str) -> l
 
 def _duplicate_problems(frame: pd.DataFrame, key: Sequence[str], name: str) -> list[Problem]:
     key = list(key)
-    if not key or any(column not in frame for column in key):
+    if not key or any(column not in frame for column in key) or not may_repeat(frame, key):
         return []
     keyed = ~np.logical_or.reduce([_blank(frame[column]) for column in key])
     repeated = frame.duplicated(key, keep=False).to_numpy() & keyed
@@ -529,6 +566,7 @@ def load_records(
     dayfirst: bool = False,
     lookup: pd.DataFrame | None = None,
     extract_date: str | date | pd.Timestamp | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Records:
     """Read and check a records folder.
 
@@ -546,6 +584,9 @@ def load_records(
     extract_date : date or str, optional
         When the extract was taken (default today): no offence or birth may be later, and
         no one older than :data:`MAX_AGE` on it. See :func:`plausibility_problems`.
+    progress : callable, optional
+        Called with the name of each step as it starts (``"reading events.csv"``,
+        ``"checking"``); :func:`fdkit.progress.stepper` makes one that shows a bar.
 
     Returns
     -------
@@ -578,8 +619,12 @@ def load_records(
         if table is _ENGAGEMENT and not path.exists():
             frames[table.name] = None
             continue
+        if progress is not None:
+            progress(f"reading {path.name}")
         frames[table.name], found = _read(path, table.columns, table.booleans, table.dates, dayfirst)
         problems += found
+    if progress is not None:
+        progress("checking")
     problems += _check_records(frames, lookup, suffix=".csv")
     problems += plausibility_problems(frames, folder, extract_date)
     if problems:
@@ -734,16 +779,8 @@ def _unknown_codes(events: pd.DataFrame, lookup: pd.DataFrame | None, name: str)
 
 
 def _person_positions(ids: pd.Series, persons: pd.DataFrame) -> np.ndarray:
-    """For each id, the row position of that person in ``persons``, or -1 if none.
-
-    Each distinct id is looked up once: for millions of events that is several times
-    faster than looking up every row.
-    """
-    codes, distinct = pd.factorize(ids)
-    first = np.flatnonzero(~persons["person_id"].duplicated().to_numpy())
-    at = pd.Index(persons["person_id"].iloc[first]).get_indexer(distinct)
-    positions = np.where(at >= 0, first[at], -1)
-    return np.where(codes >= 0, positions[codes], -1)
+    """For each id, the row position of that person in ``persons``, or -1 if none."""
+    return positions_in(ids, persons["person_id"])
 
 
 def _unknown_people(frame: pd.DataFrame, found: np.ndarray, name: str, persons_name: str) -> list[Problem]:
@@ -1109,12 +1146,20 @@ def summarise(records: Records, *, lookup: pd.DataFrame | None = None) -> Record
     """
     events, engagement = records.events, records.engagement
     lookup = records.lookup if lookup is None else lookup
-    classified = offences.classify(events, lookup)
+    # Classified once per distinct code and counted on integer codes: fast for millions of events.
+    codes, per_code = offences.classify_distinct(events, lookup)
+    group_of_code, groups = pd.factorize(per_code["group"])
+    role_codes, roles = pd.factorize(events["role"], use_na_sentinel=False)
+    cells = group_of_code[codes] * len(roles) + role_codes
+    counts = np.bincount(cells, minlength=len(groups) * len(roles)).reshape(len(groups), len(roles))
     by_group = (
-        pd.crosstab(classified["group"], classified["role"])
+        pd.DataFrame(counts, index=pd.Index(groups, name="offence group"), columns=pd.Index(roles))
+        .loc[:, pd.notna(roles)]  # as pd.crosstab, which leaves out missing values
+        .loc[lambda table: table.sum(axis=1) > 0]
         .reindex(columns=list(ROLES), fill_value=0)
-        .rename_axis(index="offence group", columns=None)
+        .rename_axis(columns=None)
     )
+    knife_involved = per_code["knife_involved"].to_numpy(dtype=bool)[codes] | events["knife"].to_numpy(dtype=bool)
     order = [group for group in offences.GROUPS if group in by_group.index]
     by_group = by_group.reindex(order + sorted(set(by_group.index) - set(order)))
     first, last = events["offence_date"].min(), events["offence_date"].max()
@@ -1126,7 +1171,7 @@ def summarise(records: Records, *, lookup: pd.DataFrame | None = None) -> Record
         first_offence=None if pd.isna(first) else first,
         last_offence=None if pd.isna(last) else last,
         police_initiated_share=float(events["police_initiated"].mean()),
-        knife_share=float(classified["knife_involved"].mean()),
+        knife_share=float(knife_involved.mean()) if len(events) else float("nan"),
         engagement_recorded=None if engagement is None else len(engagement),
         engaged=None if engagement is None else int(engagement["engaged"].sum()),
         source=records.source,

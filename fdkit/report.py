@@ -17,6 +17,7 @@ import json
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -221,7 +222,14 @@ def report_notebook() -> Path:
     return path
 
 
-def render_report(parameters: dict, out: str | Path, *, notebook: str | Path | None = None, timeout: int = 600) -> Path:
+def render_report(
+    parameters: dict,
+    out: str | Path,
+    *,
+    notebook: str | Path | None = None,
+    timeout: int = 600,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Execute the report notebook with ``parameters`` and write it as self-contained HTML.
 
     Parameters
@@ -233,6 +241,8 @@ def render_report(parameters: dict, out: str | Path, *, notebook: str | Path | N
         The HTML file to write.
     notebook : path, optional
         The report notebook (``notebooks/09_trial_report.ipynb`` by default).
+    progress : callable, optional
+        Called as ``progress(cells_done, cells)`` after each cell runs.
 
     Returns
     -------
@@ -260,13 +270,18 @@ def render_report(parameters: dict, out: str | Path, *, notebook: str | Path | N
         for cell in document.cells  # the lesson's own cells are not part of the report
         if not {"lesson", "solution"} & set(cell.get("metadata", {}).get("tags", []))
     ]
+
+    def on_cell_executed(cell_index, **_):
+        if progress is not None:
+            progress(cell_index + 1, len(document.cells))
+
     with tempfile.TemporaryDirectory() as folder:
-        execute_notebook(document, Path(folder), timeout=timeout)
+        execute_notebook(document, Path(folder), timeout=timeout, on_cell_executed=on_cell_executed)
     Path(out).write_text(notebook_to_html(document), encoding="utf-8")
     return Path(out)
 
 
-def execute_notebook(document, cwd: str | Path, *, timeout: int = 600) -> None:
+def execute_notebook(document, cwd: str | Path, *, timeout: int = 600, on_cell_executed=None) -> None:
     """Run a notebook in place, in this Python (not whatever a 'python3' kernelspec points at).
 
     Parameters
@@ -275,6 +290,9 @@ def execute_notebook(document, cwd: str | Path, *, timeout: int = 600) -> None:
         Executed in place: its outputs are filled in.
     cwd : path
         The kernel's working folder (notebooks find their data relative to it).
+    on_cell_executed : callable, optional
+        nbclient's hook, called after each cell (with ``cell``, ``cell_index`` and
+        ``execute_reply`` keywords); the command line uses it to show progress.
     """
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
@@ -295,7 +313,13 @@ def execute_notebook(document, cwd: str | Path, *, timeout: int = 600) -> None:
         manager = KernelManager(
             kernel_name="fdkit-current", kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels])
         )
-        NotebookClient(document, km=manager, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
+        NotebookClient(
+            document,
+            km=manager,
+            timeout=timeout,
+            resources={"metadata": {"path": str(cwd)}},
+            on_cell_executed=on_cell_executed,
+        ).execute()
 
 
 _STYLE = """

@@ -41,7 +41,7 @@ import hashlib
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -848,6 +848,7 @@ def write_synthetic(
     *,
     seed: int | None = None,
     overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> WrittenFolder:
     """Generate records and write them as a records folder with provenance.
 
@@ -864,6 +865,8 @@ def write_synthetic(
     seed : int, optional
     overwrite : bool, default False
         Refuse to write into a folder that already holds a records file unless True.
+    progress : callable, optional
+        Called with the name of each step as it starts; see :mod:`fdkit.progress`.
 
     Returns
     -------
@@ -873,12 +876,17 @@ def write_synthetic(
     scenario = load_scenario() if scenario is None else scenario
     if not overwrite and (out / "events.csv").exists():
         raise FileExistsError(f"{out}/ already holds records; pass overwrite=True (--force) to replace them")
+    step = progress or (lambda label: None)
+    step(f"simulating {scenario.population:,} people")
     result = generate(scenario, seed)
     records = result.records
     out.mkdir(parents=True, exist_ok=True)
     if scenario.trial is not None:
+        step("running the trial")
         records = _write_trial(out, records, scenario)
+    step("writing the records")
     write_records(records, out)
+    step("writing the manifest")
     (out / SCENARIO_FILE).write_text(scenario.text, encoding="utf-8", newline="\n")
     pd.DataFrame(DATA_DICTIONARY, columns=["file", "column", "type", "description"]).to_csv(
         out / DICTIONARY_FILE, index=False, lineterminator="\n"

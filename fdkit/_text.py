@@ -1,0 +1,134 @@
+"""Fast set membership for text columns, shared by loading and screening.
+
+pandas' ``Series.isin`` on Arrow-backed text first turns every allowed value into a Python
+object, one at a time; with tens of thousands of allowed values (the people with an index
+crime, say) that loop costs several times the membership test itself. :func:`isin` hands
+the whole set to pyarrow instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["isin", "may_repeat", "positions_in"]
+
+
+def isin(values: pd.Series, allowed: Iterable) -> np.ndarray:
+    """Where ``values`` are in ``allowed``, as a numpy bool array (missing values never are).
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Usually a text column.
+    allowed : iterable
+        The set to test against.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        The same as ``values.isin(allowed) & values.notna()``.
+
+    Examples
+    --------
+    >>> isin(pd.Series(["P1", "P2", None], dtype="str"), ["P2", "P9"]).tolist()
+    [False, True, False]
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        listed = (
+            allowed if isinstance(allowed, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)) else list(allowed)
+        )
+        value_set = pa.array(listed, from_pandas=True)
+        if pa.types.is_string(value_set.type) or pa.types.is_large_string(value_set.type) or not len(value_set):
+            column = pa.array(values)
+            found = pc.is_in(column, value_set=value_set.cast(column.type), skip_nulls=True)
+            return found.to_numpy(zero_copy_only=False)
+    return (values.isin(list(allowed)) & values.notna()).to_numpy(dtype=bool)
+
+
+def positions_in(values: pd.Series, reference: pd.Series) -> np.ndarray:
+    """For each value, the position of its first occurrence in ``reference``, or -1 if none.
+
+    Missing values are never found.
+
+    Examples
+    --------
+    >>> positions_in(pd.Series(["b", "z", "a"], dtype="str"), pd.Series(["a", "b", "b"], dtype="str")).tolist()
+    [1, -1, 0]
+    """
+    if _arrow_text(values) and _arrow_text(reference):
+        column = pa.array(values)
+        value_set = pa.array(reference).cast(column.type)
+        found = pc.index_in(column, value_set=value_set, skip_nulls=True)
+        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes, distinct = pd.factorize(values)
+    first = np.flatnonzero(~reference.duplicated().to_numpy())
+    at = pd.Index(reference.iloc[first]).get_indexer(distinct)
+    positions = np.where(at >= 0, first[at], -1)
+    return np.where(codes >= 0, positions[codes], -1)
+
+
+def may_repeat(frame: pd.DataFrame, key: list[str]) -> bool:
+    """False only if no two rows of ``frame`` share all of the ``key`` columns' values.
+
+    A quick test that lets the exact (and slower) search for repeats be skipped when there
+    are none, as in almost every file. Each text value is reduced to a 64-bit fingerprint;
+    rows with different values can share a fingerprint only by a rare accident, which makes
+    this say True (look closer), never False when there are repeats.
+    """
+    if not all(_arrow_text(frame[column]) for column in key):
+        return True
+    combined = np.zeros(len(frame), dtype=np.uint64)
+    for column in key:
+        prints = _fingerprints(frame[column])
+        if prints is None:
+            return True
+        combined = (combined ^ prints) * _FNV_PRIME
+    ordered = np.sort(combined)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+#: Masks keeping the first k bytes of a little-endian 64-bit word, for k = 0..8.
+_FIRST_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+
+
+def _fingerprints(values: pd.Series, widest: int = 64) -> np.ndarray | None:
+    """A 64-bit FNV-style hash of each text value (None if there are missing or long values).
+
+    The UTF-8 bytes are read straight from the Arrow buffers, eight at a time.
+    """
+    array = pa.array(values)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.null_count:
+        return None
+    array = array.cast(pa.large_string())
+    _, offsets, data = array.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    starts, lengths = bounds[:-1], np.diff(bounds)
+    longest = int(lengths.max()) if len(lengths) else 0
+    if longest > widest:
+        return None
+    size = 0 if data is None else data.size
+    padded = np.zeros(size + 8, dtype=np.uint8)  # so that the last word read stays inside
+    if size:
+        padded[:size] = np.frombuffer(data, dtype=np.uint8)
+    # words[i] is the 8 bytes from byte i on: an overlapping view, one byte apart.
+    words = np.ndarray(shape=(size + 1,), dtype="<u8", buffer=padded, strides=(1,))
+    prints = np.full(len(array), _FNV_OFFSET) ^ lengths.astype(np.uint64)
+    for first in range(0, longest, 8):
+        kept = _FIRST_BYTES[np.clip(lengths - first, 0, 8)]
+        word = words[np.minimum(starts + first, size)] & kept
+        prints = (prints ^ word) * _FNV_PRIME
+    return prints
+
+
+def _arrow_text(values: pd.Series) -> bool:
+    dtype = values.dtype
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"

@@ -416,12 +416,15 @@ def _run_power(args) -> int:
 def _add_report(commands) -> None:
     parser = commands.add_parser(
         "report",
-        help="write the trial report as one self-contained HTML file",
-        description="Execute notebooks/09_trial_report.ipynb with these records and allocation and "
-        "render it without code: CONSORT flow, balance, results, forest plot, settings, the seal and "
-        "package versions, with every image embedded so the file opens offline.",
+        help="write the trial report as one self-contained HTML file (and a PDF)",
+        description="Compute the trial report from the records and the sealed allocation and write it as one "
+        "HTML file that opens offline: a summary in words of the pre-specified primary outcome, the "
+        "intervention and eligibility rule, the CONSORT flow, baseline balance, primary and secondary "
+        "outcomes with multiplicity adjustment, age bands, engagement, limitations, and an appendix with the "
+        "settings, the seal, a sensitivity analysis and software versions. It prints to A4.",
         epilog="example:\n  fdkit report --records synthetic --allocation synthetic/allocation.csv "
-        "--funnel synthetic/funnel.csv --out report.html",
+        "--funnel synthetic/funnel.csv --unit 'Thames Valley VRU' --registration 'ISRCTN00000000' "
+        "--out report.html --pdf",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--records", type=Path, required=True, help="the records folder")
@@ -433,40 +436,66 @@ def _add_report(commands) -> None:
         help="the screening funnel CSV (fdkit screen --funnel-out); default: re-screen "
         "with the trial's rule on the randomisation date",
     )
+    parser.add_argument(
+        "--primary",
+        default="harm_suspect",
+        metavar="OUTCOME",
+        help="the pre-specified primary outcome, as named in the trial's protocol: harm_suspect (default), "
+        "knife_suspect, violence_suspect, violence_sexual_suspect, other_npi_suspect, violence_victim or knife_victim",
+    )
     parser.add_argument("--follow-up-months", type=int, default=12, help="follow-up length (default 12)")
     parser.add_argument("--harm-weights", type=Path, help="CSV of offence_code,weight (default: illustrative)")
     parser.add_argument("--seed", type=int, default=1, help="seed for resampling (default 1)")
+    title = parser.add_argument_group("the title block")
+    title.add_argument("--unit", default="", help="the unit that ran the trial")
+    title.add_argument("--date", type=_iso_date, default=None, help="the report's date, YYYY-MM-DD (default today)")
+    title.add_argument("--registration", default="", help="the trial's registry and identifier")
+    parser.add_argument(
+        "--pdf",
+        nargs="?",
+        type=Path,
+        const=True,
+        default=None,
+        metavar="FILE",
+        help="also print the report to an A4 PDF with headless Chromium (default: beside the HTML)",
+    )
     parser.set_defaults(run=_run_report)
 
 
 def _run_report(args) -> int:
-    from . import outcomes, randomise, report
-    from .records import load_records
+    from . import report
 
-    # Check the inputs here first, so a data problem is a short message, not a notebook traceback.
-    records = load_records(args.records)
-    allocation = randomise.read_allocation(args.allocation)
-    outcomes.build_frame(records, allocation, follow_up_months=args.follow_up_months)
-    if args.harm_weights:
-        from . import harm
-
-        harm.read_weights(args.harm_weights)
     if args.funnel and not args.funnel.is_file():
         raise FileNotFoundError(f"funnel file {args.funnel} does not exist")
-    if sys.stderr.isatty():
-        print("running the report notebook ...", file=sys.stderr, flush=True)
-    out = report.render_report(
-        {
-            "records": str(args.records),
-            "allocation": str(args.allocation),
-            "funnel": str(args.funnel) if args.funnel else None,
-            "follow_up_months": args.follow_up_months,
-            "harm_weights": str(args.harm_weights) if args.harm_weights else None,
-            "seed": args.seed,
-        },
-        args.out,
+    settings = report.ReportSettings(
+        records=args.records,
+        allocation=args.allocation,
+        funnel=args.funnel,
+        follow_up_months=args.follow_up_months,
+        harm_weights=args.harm_weights,
+        primary=args.primary,
+        seed=args.seed,
+        unit=args.unit,
+        report_date=args.date or report.today(),
+        registration=args.registration,
     )
+    progress = None
+    if sys.stderr.isatty():
+
+        def progress(message):
+            print(f"fdkit report: {message} ...", file=sys.stderr, flush=True)
+
+    out = report.render_report(settings, args.out, progress=progress)
     print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KB, self-contained)")
+    if args.pdf is not None:
+        pdf = out.with_suffix(".pdf") if args.pdf is True else args.pdf
+        if report.find_chromium() is None:
+            print(
+                f"fdkit report: no Chromium here to print with; {report.PRINT_HELP.format(html=out)}", file=sys.stderr
+            )
+            return 0
+        report.write_pdf(out, pdf)
+        print(f"wrote {pdf} (A4)")
     return 0
 
 

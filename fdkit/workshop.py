@@ -17,6 +17,9 @@ import copy
 import shutil
 from pathlib import Path
 
+from .resources import kit_path
+
+# A checkout's top folder; installed wheels have none, so locate kit files with kit_path().
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_TAG = "solution"
 
@@ -68,13 +71,13 @@ def make_workshop(
     import nbformat
 
     out = Path(out)
-    notebooks = Path(notebooks) if notebooks else ROOT / "notebooks"
-    synthetic = Path(synthetic) if synthetic else ROOT / "synthetic"
+    notebooks = Path(notebooks) if notebooks else kit_path("notebooks")
+    synthetic = Path(synthetic) if synthetic else kit_path("synthetic")
     sources = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
     if not sources or not (synthetic / "events.csv").is_file():
         raise FileNotFoundError(
             f"no notebooks in {notebooks} or no synthetic records in {synthetic}; "
-            "fdkit workshop runs from a checkout of the kit"
+            "reinstall fdkit or pass the folders explicitly"
         )
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -90,7 +93,7 @@ def make_workshop(
             nbformat.write(version, target)
             written[kind].append(target)
     shutil.copytree(synthetic, out / "synthetic")
-    guide = ROOT / "docs" / "trainer-guide.md"
+    guide = kit_path("docs") / "trainer-guide.md"
     if guide.is_file():
         shutil.copy(guide, out / "trainer" / guide.name)
     (out / "README.md").write_text(_README, encoding="utf-8")

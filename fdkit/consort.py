@@ -137,10 +137,10 @@ def plot_consort(counts: ConsortCounts, follow_up_months: int = 12):
     -------
     matplotlib.figure.Figure
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
-
-    import textwrap
 
     fig, ax = plt.subplots(figsize=(9, 8.4))
     ax.set_axis_off()

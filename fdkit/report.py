@@ -45,6 +45,7 @@ __all__ = [
     "TrialReport",
     "build_report",
     "consort_counts",
+    "describe_consort",
     "describe_forest",
     "execute_notebook",
     "find_chromium",
@@ -121,7 +122,8 @@ class ReportSettings:
     def __post_init__(self):
         if self.primary not in outcome_definitions.OUTCOME_NAMES:
             raise ValueError(
-                f"unknown primary outcome {self.primary!r}; choose one of {', '.join(outcome_definitions.OUTCOME_NAMES)}"
+                f"unknown primary outcome {self.primary!r}; "
+                f"choose one of {', '.join(outcome_definitions.OUTCOME_NAMES)}"
             )
 
 
@@ -369,7 +371,10 @@ def summary_text(report: TrialReport) -> str:
             opening + f"The effect on {label} could not be estimated ({row.get('note') or 'no events'}), "
             "so the trial says nothing about it."
         )
-    direction = "less" if pct >= 0 else "more"
+    if pct >= 0:
+        direction = "fewer" if "offences" in label else "less"
+    else:
+        direction = "more"
     result = (
         f"Those offered the intervention had {format_pct(abs(pct))}% {direction} {label} than those who were not "
         f"{means}. The 95% {report.interval} interval {_interval_in_words(row['ci_low'], row['ci_high'])}, "

@@ -73,8 +73,10 @@ def table_html(table: PeopleTable, *, primary_rows: int = 0) -> str:
         body.append(f'<tr class="primary">{cells}</tr>' if number < primary_rows else f"<tr>{cells}</tr>")
     notes = "".join(f"<li>{_escape(note)}</li>" for note in table.notes)
     footnotes = "".join(f"<li>{_escape(FOOTNOTES[key])}</li>" for key in table.footnotes)
+    # Short tables move to the next page whole; long ones may break between rows (headers repeat).
+    css_class = "table long" if len(table.data) > 16 else "table"
     return (
-        f'<figure class="table"><table><caption>{_escape(table.caption)}</caption>'
+        f'<figure class="{css_class}"><table><caption>{_escape(table.caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         + (f'<ul class="notes">{notes}</ul>' if notes else "")
         + (f'<ul class="footnotes">{footnotes}</ul>' if footnotes else "")

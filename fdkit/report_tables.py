@@ -348,7 +348,7 @@ def seal_for_people(seal: dict, unchanged: bool, caption: str) -> PeopleTable:
         ("Method", lambda w: str(w.get("method", DASH)).replace("_", " ")),
         ("Strata", lambda w: str(w.get("strata") or "none").replace("_", " ")),
         ("Places in the intervention", lambda w: capacities(w.get("capacities") or w.get("n_treated"))),
-        ("Eligible people", lambda w: f"{w.get('eligible_count', DASH):,}"),
+        ("Eligible people", lambda w: format_number(w.get("eligible_count"), 0)),
         ("Random seed", lambda w: str(w.get("seed", DASH))),
         ("Sealed at", lambda w: str(w.get("sealed_at", DASH))),
         ("SHA-256 of the eligible list", lambda w: str(w.get("eligible_ids_sha256", DASH))),

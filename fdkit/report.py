@@ -187,6 +187,36 @@ def _ratio_of_means_results(frame: pd.DataFrame, settings: ReportSettings, **opt
     return analysis.results_table(frame, **kwargs), label
 
 
+class _Done:
+    """A result computed on the spot, with the interface of a future."""
+
+    def __init__(self, function, args, kwargs):
+        self.call = (function, args, kwargs)
+
+    def result(self):
+        function, args, kwargs = self.call
+        return function(*args, **kwargs)
+
+
+def _in_background(function, *args, **kwargs):
+    """Start ``function(*args, **kwargs)`` in a forked process when there is a spare core.
+
+    Returns an object whose ``result()`` gives the value. Without fork (Windows, macOS
+    defaults) or a second core, the call runs when ``result()`` is asked for. Either way the
+    value is the same: every random stream is seeded from the settings, not from the process.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods() or (os.cpu_count() or 1) < 2:
+        return _Done(function, args, kwargs)
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    future = executor.submit(function, *args, **kwargs)
+    executor.shutdown(wait=False)
+    return future
+
+
 def _synthetic_manifest(folder: Path) -> dict | None:
     """The kit's manifest when the records are ones ``fdkit synth`` wrote, else None."""
     manifest = Path(folder) / "manifest.json"
@@ -241,6 +271,21 @@ def build_report(
     unchanged = hashlib.sha256(Path(settings.allocation).read_bytes()).hexdigest() == seal.get("allocation_sha256")
     lap("read")
 
+    # The sensitivity analysis's Poisson model is the slowest part (a model fit per step of its
+    # interval search); where a second core and fork exist it runs beside everything else.
+    slow_methods = tuple(m for m in ("poisson_robust",) if m in analysis.METHODS)
+    pending = (
+        _in_background(
+            analysis.results_table,
+            frame,
+            methods=slow_methods,
+            subgroups=("all",),
+            seed=settings.seed,
+            permutations=settings.sensitivity_permutations,
+        )
+        if slow_methods
+        else None
+    )
     _progress(progress, "baseline balance")
     baseline = balance.balance_table(data, sealed, weights=weights)
     lap("balance")
@@ -248,21 +293,13 @@ def build_report(
     headline, interval = _ratio_of_means_results(frame, settings, methods=("ratio_of_means",))
     lap("headline")
     _progress(progress, "sensitivity analysis: every method")
-    others = tuple(m for m in analysis.METHODS if m not in ("ratio_of_means", "poisson_robust"))
+    others = tuple(m for m in analysis.METHODS if m not in ("ratio_of_means", *slow_methods))
     parts = [
         headline[headline["subgroup"] == "all"],  # the primary method's rows, computed above
         analysis.results_table(frame, methods=others, subgroups=("all",), seed=settings.seed),
     ]
-    if "poisson_robust" in analysis.METHODS:
-        parts.append(
-            analysis.results_table(
-                frame,
-                methods=("poisson_robust",),
-                subgroups=("all",),
-                seed=settings.seed,
-                permutations=settings.sensitivity_permutations,
-            )
-        )
+    if slow_methods:
+        parts.append(pending.result())
     order = {name: i for i, name in enumerate(analysis.METHODS)}
     methods = pd.concat(parts, ignore_index=True)
     methods = methods.sort_values(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import harm
 from .consort import describe_consort, plot_consort
+from .outcomes import OUTCOME_NAMES
 from .report import TrialReport, describe_forest, limitations, plot_forest, summary_text, today
 from .report_tables import (
     FOOTNOTES,
@@ -263,10 +264,7 @@ def _secondary(report: TrialReport) -> str:
 
 
 def _forest_figure(results: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    ax = plot_forest(results)
-    return plt.gcf() if ax.figure is None else ax.figure
+    return plot_forest(results).figure
 
 
 def _interaction_caption(interactions: pd.DataFrame) -> str:
@@ -285,7 +283,9 @@ def _subgroups(report: TrialReport) -> str:
     if rows.empty:
         return _section("subgroups", "Age bands", _p("The trial was not randomised within age bands."))
     table = subgroups_for_people(
-        rows.sort_values(["outcome", "subgroup"], key=_outcome_order),
+        rows.assign(order=rows["outcome"].map({name: i for i, name in enumerate(OUTCOME_NAMES)}))
+        .sort_values(["order", "subgroup"])
+        .drop(columns="order"),
         report.interactions,
         "Table 5. Effects within each age band. " + _interaction_caption(report.interactions),
         report.interval,
@@ -299,19 +299,6 @@ def _subgroups(report: TrialReport) -> str:
         ),
         table_html(table),
     )
-
-
-def _outcome_order(column: pd.Series) -> pd.Series:
-    if column.name == "outcome":
-        order = {name: i for i, name in enumerate(report_outcome_order())}
-        return column.map(order)
-    return column
-
-
-def report_outcome_order() -> list[str]:
-    from . import outcomes
-
-    return list(outcomes.OUTCOME_NAMES)
 
 
 def _engagement(report: TrialReport) -> str:

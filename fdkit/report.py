@@ -413,7 +413,8 @@ def summary_text(report: TrialReport) -> str:
     else:
         direction = "more"
     result = (
-        f"Those offered the intervention had {format_pct(abs(pct))}% {direction} {label} than those who were not "
+        f"Those offered the intervention had {format_pct(pct) if pct >= 0 else format_number(-pct, 1)}% {direction} "
+        f"{label} than those who were not "
         f"{means}. The 95% {report.interval} interval {_interval_in_words(row['ci_low'], row['ci_high'])}, "
         f"and {_p_in_words(p)}. "
     )

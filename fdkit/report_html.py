@@ -353,6 +353,7 @@ def _appendix(report: TrialReport) -> str:
                 ("Resampling seed", str(settings.seed)),
                 ("Randomisation re-draws", f"{settings.permutations:,}"),
                 ("Bootstrap resamples", f"{settings.resamples:,}"),
+                ("Re-draws for the sensitivity analysis's Poisson model", f"{settings.sensitivity_permutations:,}"),
             ],
             columns=["Setting", "Value"],
         ),

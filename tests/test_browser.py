@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -166,7 +167,8 @@ def _pdf_text(path: Path) -> tuple[int, list[str], list[tuple[float, float]]]:
     from pypdf import PdfReader
 
     reader = PdfReader(str(path))
-    pages = [page.extract_text() or "" for page in reader.pages]
+    # NFKC turns the PDF's ligature glyphs (ﬁ, ﬀ, ﬃ) back into letters.
+    pages = [unicodedata.normalize("NFKC", page.extract_text() or "") for page in reader.pages]
     sizes = [(float(page.mediabox.width), float(page.mediabox.height)) for page in reader.pages]
     return len(reader.pages), pages, sizes
 

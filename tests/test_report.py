@@ -46,15 +46,15 @@ def test_percentages_are_written_for_people(value, text, footnote):
     assert table.footnotes == ([footnote] if footnote else [])
 
 
-@pytest.mark.parametrize(
-    ("p", "text"), [(0.0004, "< 0.001"), (0.0005, "0.001"), (0.0594, "0.059"), (1.0, "1.000"), (np.nan, "—")]
-)
 def test_numbers_have_separators_and_no_negative_zero():
     assert report_tables.format_number(1234.56) == "1,234.6"
     assert report_tables.format_number(-0.04, 1) == "0.0"
     assert report_tables.format_number(-0.004, 2) == "0.00"
 
 
+@pytest.mark.parametrize(
+    ("p", "text"), [(0.0004, "< 0.001"), (0.0005, "0.001"), (0.0594, "0.059"), (1.0, "1.000"), (np.nan, "—")]
+)
 def test_p_values_have_three_decimals_or_less_than(p, text):
     assert report_tables.format_p(p) == text
 
@@ -167,6 +167,15 @@ def test_the_summary_states_the_primary_result_in_words(trial):
     assert ("not conclusive" in text) is (not conclusive)
     assert "does not show how large the effect would be elsewhere" in text
     assert "synthetic" in text
+
+
+def test_an_increase_is_written_as_one_at_any_size(trial):
+    worse = trial.headline.copy()
+    primary = (worse["outcome"] == "harm_suspect") & (worse["subgroup"] == "all")
+    worse.loc[primary, ["pct_reduction", "ci_low", "ci_high"]] = [-109.3, -788.6, 5.5]
+    text = report.summary_text(replace(trial, headline=worse))
+    assert "had 109.3% more crime harm" in text
+    assert "runs from a 788.6% increase to a 5.5% reduction" in text
 
 
 def test_another_primary_outcome_rewrites_the_summary(trial):

@@ -629,7 +629,8 @@ def render_report(
     out: str | Path,
     *,
     progress: Callable[[str], None] | None = None,
-    **_ignored,
+    notebook=None,
+    timeout=None,
 ) -> Path:
     """Compute the report and write it as one self-contained HTML file.
 
@@ -642,6 +643,8 @@ def render_report(
         The HTML file to write (atomically: a reader never sees half a file).
     progress : callable, optional
         Called with a message before each stage.
+    notebook, timeout
+        Accepted and ignored, for callers of the earlier version that executed a notebook.
 
     Returns
     -------
@@ -649,6 +652,8 @@ def render_report(
         ``out``.
     """
     from .report_html import report_to_html
+
+    del notebook, timeout
 
     settings = parameters if isinstance(parameters, ReportSettings) else settings_from_dict(parameters)
     report = build_report(settings, progress=progress)

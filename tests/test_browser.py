@@ -282,11 +282,19 @@ def _start_lab(tmp: Path, root: Path):
 
 
 def test_notebook_00_runs_all_in_jupyterlab(browser, tmp_path):
+    import nbformat
     from test_jupyter_server import _stop
 
     root = tmp_path / "kit"
-    shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    (root / "notebooks").mkdir(parents=True)
     shutil.copytree(ROOT / "synthetic", root / "synthetic")
+    # Outputs and execution counts cleared, so every prompt and output seen afterwards is this run's.
+    document = nbformat.read(ROOT / "notebooks" / "00_start_here.ipynb", as_version=4)
+    for cell in document.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(document, root / "notebooks" / "00_start_here.ipynb")
+    expected = sum(cell.cell_type == "code" for cell in document.cells)
     server = _start_lab(tmp_path, root)
     context = browser.new_context(viewport={"width": WIDTH, "height": 900})
     outside = []
@@ -300,32 +308,42 @@ def test_notebook_00_runs_all_in_jupyterlab(browser, tmp_path):
 
     context.route("**/*", route)
     page = context.new_page()
+    prompts: list[str] = []
     try:
         page.goto(f"{server.url}/lab/tree/notebooks/00_start_here.ipynb?token={server.token}")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=90_000)
+        # JupyterLab may ask which kernel to start; take the default it offers.
+        select = page.locator(".jp-Dialog .jp-mod-accept")
+        try:
+            select.wait_for(timeout=15_000)
+            select.click()
+        except Exception:  # no dialog: the kernel started by itself
+            pass
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
-        code_cells = page.locator(".jp-Notebook .jp-CodeCell")
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             prompts = page.eval_on_selector_all(
                 ".jp-Notebook .jp-CodeCell .jp-InputPrompt", "els => els.map(e => e.textContent.trim())"
             )
-            if prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts):
+            if len(prompts) == expected and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts):
                 break
             time.sleep(1)
         else:
-            pytest.fail(f"Run All did not finish in 240 s; prompts: {prompts}")
+            pytest.fail(f"Run All did not finish in 300 s; prompts: {prompts}")
         if shot := _shots("lab-00.png"):
             page.screenshot(path=str(shot))
+        numbers = [int(p[1:-2]) for p in prompts]
+        assert numbers == list(range(1, expected + 1)), f"cells did not all run, in order, in this kernel: {prompts}"
         errors = page.eval_on_selector_all(
             ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
             "els => els.map(e => e.textContent.slice(0, 300))",
         )
         tracebacks = [text for text in errors if "Traceback" in text or "Error" in text]
-        assert code_cells.count() > 0
         assert tracebacks == [], f"error outputs: {tracebacks}"
+        outputs = page.locator(".jp-Notebook .jp-CodeCell .jp-OutputArea-output").count()
+        assert outputs > 0, "Run All produced no output at all"
         assert outside == [], f"JupyterLab asked for {outside}"
     finally:
         context.close()

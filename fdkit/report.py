@@ -217,6 +217,12 @@ def _in_background(function, *args, **kwargs):
     return future
 
 
+def _accepted(function, options: dict) -> dict:
+    """The resampling options ``function`` takes (the inference engine's signatures have changed over time)."""
+    parameters = inspect.signature(function).parameters
+    return {key: value for key, value in options.items() if key in parameters}
+
+
 def _synthetic_manifest(folder: Path) -> dict | None:
     """The kit's manifest when the records are ones ``fdkit synth`` wrote, else None."""
     manifest = Path(folder) / "manifest.json"
@@ -314,15 +320,20 @@ def build_report(
     )
     lap("methods")
     _progress(progress, "subgroups and engagement")
+    resampling = dict(seed=settings.seed, resamples=settings.resamples, permutations=settings.permutations)
     interactions = pd.concat(
-        [analysis.interaction_test(frame, name) for name in outcome_definitions.OUTCOME_NAMES if name in frame],
+        [
+            analysis.interaction_test(frame, name, **_accepted(analysis.interaction_test, resampling))
+            for name in outcome_definitions.OUTCOME_NAMES
+            if name in frame
+        ],
         ignore_index=True,
     )
     engagement = None
     if "engaged" in frame:
         engagement = pd.concat(
             [
-                analysis.cace(frame, name, seed=settings.seed, resamples=settings.resamples).to_frame()
+                analysis.cace(frame, name, **_accepted(analysis.cace, resampling)).to_frame()
                 for name in outcome_definitions.OUTCOME_NAMES
                 if name in frame
             ],
@@ -415,7 +426,7 @@ def summary_text(report: TrialReport) -> str:
     result = (
         f"Those offered the intervention had {format_pct(pct) if pct >= 0 else format_number(-pct, 1)}% {direction} "
         f"{label} than those who were not "
-        f"{means}. The 95% {report.interval} interval {_interval_in_words(row['ci_low'], row['ci_high'])}, "
+        f"{means}. The 95% interval {_interval_in_words(row['ci_low'], row['ci_high'])}, "
         f"and {_p_in_words(p)}. "
     )
     if np.isfinite(p) and p < 0.05:

@@ -141,9 +141,10 @@ def outcome_label(name: str) -> str:
 
 def interval_label(results: pd.DataFrame, default: str) -> str:
     """Which interval a results table carries: its ``interval`` column when it has one."""
-    if "interval" in results and results["interval"].notna().any():
-        kinds = sorted(set(results["interval"].dropna().astype(str)))
-        return " / ".join(kind.replace("_", " ") for kind in kinds)
+    if "interval" in results:
+        kinds = sorted({str(kind).strip() for kind in results["interval"].dropna()} - {""})
+        if kinds:
+            return " / ".join(kind.replace("_", " ") for kind in kinds)
     return default
 
 
@@ -193,7 +194,7 @@ def results_for_people(results: pd.DataFrame, caption: str, interval: str) -> Pe
     """
     n_t, n_c = int(results["n_treated"].iloc[0]), int(results["n_control"].iloc[0])
     label = interval_label(results, interval)
-    table = PeopleTable(pd.DataFrame(), caption + f" Intervals: 95% {label} interval.")
+    table = PeopleTable(pd.DataFrame(), caption + f" 95% intervals: {label}.")
     rows = []
     for row in results.itertuples():
         decimals = _mean_decimals(row.outcome)
@@ -250,7 +251,7 @@ def methods_for_people(results: pd.DataFrame, caption: str) -> PeopleTable:
 def subgroups_for_people(results: pd.DataFrame, interactions: pd.DataFrame, caption: str, interval: str) -> PeopleTable:
     """Each outcome's effect within each stratum, with the test of whether the effects differ."""
     label = interval_label(results, interval)
-    table = PeopleTable(pd.DataFrame(), caption + f" Intervals: 95% {label} interval.")
+    table = PeopleTable(pd.DataFrame(), caption + f" 95% intervals: {label}.")
     interaction_p = dict(zip(interactions["outcome"], interactions["p_value"]))
     rows = []
     for row in results.itertuples():
@@ -280,7 +281,7 @@ def subgroups_for_people(results: pd.DataFrame, interactions: pd.DataFrame, capt
 def engagement_for_people(effects: pd.DataFrame, caption: str, interval: str) -> PeopleTable:
     """The effect among those who engaged (CACE), per outcome."""
     label = interval_label(effects, interval)
-    table = PeopleTable(pd.DataFrame(), caption + f" Intervals: 95% {label} interval.")
+    table = PeopleTable(pd.DataFrame(), caption + f" 95% intervals: {label}.")
     rows = []
     for row in effects.itertuples():
         interval_text = format_interval(row.ci_low, row.ci_high, table)

@@ -82,11 +82,11 @@ def _results(**changes) -> pd.DataFrame:
 
 def test_the_interval_label_comes_from_the_results_when_they_carry_one():
     plain = report_tables.results_for_people(_results(), "Caption.", "randomisation")
-    assert "95% randomisation interval" in plain.caption
+    assert "95% intervals: randomisation." in plain.caption
     labelled = report_tables.results_for_people(
         _results(interval="test_inversion", p_mcse=0.004), "Caption.", "randomisation"
     )
-    assert "95% test inversion interval" in labelled.caption
+    assert "95% intervals: test inversion." in labelled.caption
     assert any("Monte Carlo standard error" in note and "0.004" in note for note in labelled.notes)
 
 
@@ -162,7 +162,7 @@ def test_the_summary_states_the_primary_result_in_words(trial):
     assert text.startswith("The pre-specified primary outcome was crime harm as a suspect in the 12 months")
     assert f"{report_tables.format_pct(row['pct_reduction'])}% less crime harm" in text
     assert f"p = {row['p_value']:.3f}" in text or "p < 0.001" in text
-    assert "95% randomisation interval runs from" in text
+    assert "The 95% interval runs from" in text
     conclusive = row["p_value"] < 0.05
     assert ("not conclusive" in text) is (not conclusive)
     assert "does not show how large the effect would be elsewhere" in text

@@ -13,7 +13,6 @@ import dataclasses
 import os
 import shutil
 import sys
-import tempfile
 import traceback
 from datetime import date
 from pathlib import Path
@@ -557,12 +556,15 @@ def _run_power(args) -> int:
 def _add_report(commands) -> None:
     parser = commands.add_parser(
         "report",
-        help="write the trial report as one self-contained HTML file",
-        description="Execute notebooks/09_trial_report.ipynb with these records and allocation and "
-        "render it without code: CONSORT flow, balance, results, forest plot, settings, the seal and "
-        "package versions, with every image embedded so the file opens offline.",
+        help="write the trial report as one self-contained HTML file (and a PDF)",
+        description="Compute the trial report from the records and the sealed allocation and write it as one "
+        "HTML file that opens offline: a summary in words of the pre-specified primary outcome, the "
+        "intervention and eligibility rule, the CONSORT flow, baseline balance, primary and secondary "
+        "outcomes with multiplicity adjustment, age bands, engagement, limitations, and an appendix with the "
+        "settings, the seal, a sensitivity analysis and software versions. It prints to A4.",
         epilog="example:\n  fdkit report --records synthetic --allocation synthetic/allocation.csv "
-        "--funnel synthetic/funnel.csv --out report.html",
+        "--funnel synthetic/funnel.csv --unit 'Thames Valley VRU' --registration 'ISRCTN00000000' "
+        "--out report.html --pdf",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--records", type=Path, required=True, help="the records folder")
@@ -574,9 +576,29 @@ def _add_report(commands) -> None:
         help="the screening funnel CSV (fdkit screen --funnel-out); default: re-screen "
         "with the trial's rule on the randomisation date",
     )
+    parser.add_argument(
+        "--primary",
+        default="harm_suspect",
+        metavar="OUTCOME",
+        help="the pre-specified primary outcome, as named in the trial's protocol: harm_suspect (default), "
+        "knife_suspect, violence_suspect, violence_sexual_suspect, other_npi_suspect, violence_victim or knife_victim",
+    )
     parser.add_argument("--follow-up-months", type=_positive_int, default=12, help="follow-up length (default 12)")
     parser.add_argument("--harm-weights", type=Path, help="CSV of offence_code,weight (default: illustrative)")
     parser.add_argument("--seed", type=_seed, default=1, help="seed for resampling (default 1)")
+    title = parser.add_argument_group("the title block")
+    title.add_argument("--unit", default="", help="the unit that ran the trial")
+    title.add_argument("--date", type=_iso_date, default=None, help="the report's date, YYYY-MM-DD (default today)")
+    title.add_argument("--registration", default="", help="the trial's registry and identifier")
+    parser.add_argument(
+        "--pdf",
+        nargs="?",
+        type=Path,
+        const=True,
+        default=None,
+        metavar="FILE",
+        help="also print the report to an A4 PDF with headless Chromium (default: beside the HTML)",
+    )
     _add_seal_options(parser)
     parser.add_argument("--force", action="store_true", help="replace an existing report file")
     _add_lookup(parser)
@@ -590,7 +612,11 @@ def _run_report(args) -> int:
 
     outputs = _analysis_guard(args, args.funnel)
     outputs.claim(args.out)
-    # Check the inputs here first, so a data problem is a short message, not a notebook traceback.
+    pdf = None
+    if args.pdf is not None:
+        pdf = args.out.with_suffix(".pdf") if args.pdf is True else args.pdf
+        outputs.claim(pdf)
+    # Check the inputs first, so a data problem is a short message naming the file.
     if args.unsealed and args.allocation.is_file() and not randomise.seal_path(args.allocation).is_file():
         raise _data_error(
             args.allocation,
@@ -608,52 +634,43 @@ def _run_report(args) -> int:
         harm.read_weights(args.harm_weights)
     if args.funnel:
         read_table(args.funnel, required=FUNNEL_COLUMNS)
+    settings = report.ReportSettings(
+        records=args.records,
+        allocation=args.allocation,
+        funnel=args.funnel,
+        follow_up_months=args.follow_up_months,
+        harm_weights=args.harm_weights,
+        primary=args.primary,
+        seed=args.seed,
+        unit=args.unit,
+        report_date=args.date or report.today(),
+        registration=args.registration,
+    )
+    progress = None
     if sys.stderr.isatty():
-        print("running the report notebook ...", file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = args.records if records.lookup is None else _with_lookup(args.records, records, Path(scratch))
-        rendered = report.render_report(
-            {
-                "records": str(folder),
-                "allocation": str(args.allocation),
-                "funnel": str(args.funnel) if args.funnel else None,
-                "follow_up_months": args.follow_up_months,
-                "harm_weights": str(args.harm_weights) if args.harm_weights else None,
-                "seed": args.seed,
-            },
-            Path(scratch) / "report.html",
-        )
-        html = rendered.read_text(encoding="utf-8")
+
+        def progress(message):
+            print(f"fdkit report: {message} ...", file=sys.stderr, flush=True)
+
+    html = report.report_to_html(report.build_report(settings, progress=progress, records=records))
     if not checked.sealed:
         html = _stamp_unsealed(html, checked)
     outputs.write_text(html, args.out)
     print(f"wrote {args.out} ({len(html.encode()) / 1024:,.0f} KB, self-contained)")
+    if pdf is not None:
+        if report.find_chromium() is None:
+            print(
+                f"fdkit report: no Chromium here to print with; {report.PRINT_HELP.format(html=args.out)}",
+                file=sys.stderr,
+            )
+            return 0
+        report.write_pdf(args.out, pdf)
+        print(f"wrote {pdf} (A4)")
     return 0
 
 
 #: The columns of a funnel file (fdkit screen --funnel-out).
 FUNNEL_COLUMNS = ("step", "description", "remaining", "excluded", "reason")
-
-
-def _with_lookup(folder: Path, records, scratch: Path) -> Path:
-    """The records folder as the report notebook should read it: with its lookup inside.
-
-    The notebook reads a records folder; a unit lookup given with --lookup travels with the
-    records as ``offences.csv``, beside links to (or copies of) the folder's own files, in a
-    folder of the same name so that the report names it as the analyst knows it.
-    """
-    from .offences import LOOKUP_FILE, write_lookup
-
-    view = scratch / folder.resolve().name
-    view.mkdir()
-    for name in ("persons.csv", "events.csv", "engagement.csv", "extract.json"):
-        if (folder / name).is_file():
-            try:
-                (view / name).symlink_to((folder / name).resolve())
-            except OSError:  # no symlinks (Windows without the privilege): copy
-                shutil.copyfile(folder / name, view / name)
-    write_lookup(records.lookup, view / LOOKUP_FILE)
-    return view
 
 
 def _add_seal_options(parser) -> None:
@@ -814,9 +831,10 @@ def _add_workshop(commands) -> None:
 
 def _run_workshop(args) -> int:
     from . import files
-    from .workshop import ROOT, make_workshop
+    from .resources import kit_path
+    from .workshop import make_workshop
 
-    outputs = files.OutputGuard(input_folders=[ROOT / "notebooks", ROOT / "synthetic"], force=args.force)
+    outputs = files.OutputGuard(input_folders=[kit_path("notebooks"), kit_path("synthetic")], force=args.force)
     with outputs.staged_folder(args.out, own_names=("student", "trainer", "synthetic", "README.md")) as staging:
         written = make_workshop(staging, overwrite=True)
     print(

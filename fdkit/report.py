@@ -1,139 +1,519 @@
-"""The trial report: CONSORT flow, forest plot, and a self-contained HTML report.
+"""The trial report: everything a chief officer, a board or a funder needs, in one HTML file.
 
-``notebooks/09_trial_report.ipynb`` is the report: a parameterised notebook (a cell tagged
-``parameters`` names the records folder, the allocation, the follow-up length and the harm
-weights) that computes everything with the functions here and in the rest of the kit. Cells
-tagged ``lesson`` or ``solution`` (the notebook as a lesson: objectives, exercises) are left
-out of the rendered report.
-:func:`render_report` executes it with a unit's parameters and renders it as one HTML file
-without code cells: every figure is embedded as an image and the page loads nothing from
-anywhere, so it can be e-mailed to a board or opened on an offline laptop.
+:func:`build_report` computes the report's content from a records folder and a sealed
+allocation with the kit's own functions (no notebook, no kernel): the CONSORT flow, the
+baseline table, the pre-specified primary outcome and the secondary outcomes with their
+multiplicity adjustments, subgroups, engagement, limitations and an appendix.
+:func:`summary_text` writes the primary result in words. :func:`render_report` writes the
+report as one self-contained HTML file (every figure embedded, no scripts, nothing fetched)
+laid out after CONSORT 2010 for readers who are not statisticians, and :func:`write_pdf`
+prints it to an A4 PDF with headless Chromium where it is installed.
+
+``notebooks/09_trial_report.ipynb`` is the teaching view of the same functions: how to read
+and write a trial report.
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
+import inspect
 import json
-import re
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import analysis, balance, eligibility, harm, randomise
 from . import outcomes as outcome_definitions
+from .consort import ConsortCounts, consort_counts, describe_consort, plot_consort
+from .records import Records, load_records
+from .report_tables import format_interval, format_number, format_p, format_pct, outcome_label
 
-REPORT_NOTEBOOK = "09_trial_report.ipynb"
+__all__ = [
+    "ConsortCounts",
+    "INTERVENTION",
+    "PACKAGES",
+    "ReportSettings",
+    "TrialReport",
+    "build_report",
+    "consort_counts",
+    "describe_consort",
+    "describe_forest",
+    "execute_notebook",
+    "find_chromium",
+    "package_versions",
+    "plot_consort",
+    "plot_forest",
+    "render_report",
+    "summary_text",
+    "write_pdf",
+]
+
 PACKAGES = ("fdkit", "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "seaborn")
 
+#: The Milton Keynes model, in words (DOMAIN: poster and press release). A unit that runs
+#: something different says so with ``ReportSettings(intervention=...)``.
+INTERVENTION = (
+    "Young people offered the intervention were each given a named case worker from children's or "
+    "adult social care for 12 months (two case workers, one per age band, each with 20 to 25 young "
+    "people). The case worker worked one to one and problem by problem with the young person: "
+    "education, housing, family, substance use, whatever stood in the way. The first visit was made "
+    "jointly with the police lead officer, and police and social care met monthly about each case. "
+    "Policing was procedurally just: fair, proportionate and explained, with enforcement used only "
+    "where needed. The comparison group received the services they would have received anyway."
+)
 
-# ----------------------------------------------------------------------- CONSORT
+
+# ------------------------------------------------------------------ the content
 
 
 @dataclass(frozen=True)
-class ConsortCounts:
-    """The numbers in a CONSORT flow diagram."""
+class ReportSettings:
+    """What a report is made from, and the title block's facts.
 
-    assessed: int
-    exclusions: tuple[tuple[str, int], ...]
-    randomised: int
-    treatment: int
-    control: int
-    engaged: int | None
-    analysed_treatment: int
-    analysed_control: int
+    Attributes
+    ----------
+    records, allocation : path
+        The records folder and the sealed allocation file.
+    funnel : path, optional
+        The screening funnel CSV; ``None`` re-screens with the trial's rule on the date of
+        randomisation.
+    follow_up_months : int
+    harm_weights : path, optional
+        A CSV of ``offence_code,weight``; ``None`` uses the kit's illustrative table.
+    primary : str
+        The pre-specified primary outcome (default crime harm as a suspect).
+    seed, resamples, permutations : int
+        For the resampling methods.
+    sensitivity_permutations : int
+        Re-draws for the sensitivity analysis's Poisson model, whose randomisation test and
+        interval cost far more per re-draw than the primary method's (its p-values carry a
+        Monte Carlo error of up to about 0.03 at 250).
+    unit, report_date, registration : str
+        The title block: who ran the trial, the report's date (default today) and the trial's
+        registration (registry and identifier).
+    intervention : str
+        The intervention in words (default: the Milton Keynes model, :data:`INTERVENTION`).
+    """
+
+    records: Path
+    allocation: Path
+    funnel: Path | None = None
+    follow_up_months: int = 12
+    harm_weights: Path | None = None
+    primary: str = "harm_suspect"
+    seed: int = 1
+    resamples: int = 1000
+    permutations: int = 1000
+    sensitivity_permutations: int = 250
+    unit: str = ""
+    report_date: str = ""
+    registration: str = ""
+    intervention: str = INTERVENTION
+
+    def __post_init__(self):
+        if self.primary not in outcome_definitions.OUTCOME_NAMES:
+            raise ValueError(
+                f"unknown primary outcome {self.primary!r}; "
+                f"choose one of {', '.join(outcome_definitions.OUTCOME_NAMES)}"
+            )
 
 
-def consort_counts(funnel: pd.DataFrame, frame: pd.DataFrame) -> ConsortCounts:
-    """CONSORT numbers from a screening funnel and the outcome frame.
+@dataclass
+class TrialReport:
+    """The computed content of a trial report (the numbers; :mod:`fdkit.report_html` lays them out)."""
+
+    settings: ReportSettings
+    records: Records
+    frame: pd.DataFrame
+    funnel: pd.DataFrame
+    consort: ConsortCounts
+    balance: pd.DataFrame
+    headline: pd.DataFrame
+    methods: pd.DataFrame
+    interactions: pd.DataFrame
+    engagement: pd.DataFrame | None
+    seal: dict
+    seal_unchanged: bool
+    synthetic: dict | None
+    versions: pd.DataFrame
+    interval: str = "randomisation"
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def primary(self) -> pd.Series:
+        """The primary outcome's row (all ages)."""
+        rows = self.headline[(self.headline["outcome"] == self.settings.primary) & (self.headline["subgroup"] == "all")]
+        return rows.iloc[0]
+
+    @property
+    def overall(self) -> pd.DataFrame:
+        """Every outcome, all ages: primary first, then the secondary outcomes."""
+        rows = self.headline[self.headline["subgroup"] == "all"]
+        order = [self.settings.primary] + [o for o in rows["outcome"] if o != self.settings.primary]
+        return rows.set_index("outcome").loc[order].reset_index()
+
+    @property
+    def eligibility_steps(self) -> list[str]:
+        """The eligibility rule in words, step by step, as the funnel recorded it."""
+        return [str(text) for text in self.funnel["description"].iloc[1:]]
+
+    @property
+    def illustrative_weights(self) -> bool:
+        return self.settings.harm_weights is None
+
+
+def _progress(callback: Callable[[str], None] | None, message: str) -> None:
+    if callback is not None:
+        callback(message)
+
+
+def _ratio_of_means_results(frame: pd.DataFrame, settings: ReportSettings, **options) -> tuple[pd.DataFrame, str]:
+    """The engine's ratio-of-means results, asking for the randomisation interval if it is not the default."""
+    parameters = inspect.signature(analysis.results_table).parameters
+    kwargs = dict(seed=settings.seed, resamples=settings.resamples, permutations=settings.permutations, **options)
+    label = "randomisation"
+    if "interval" in parameters:
+        # The randomisation interval inverts the same test as the p-value, so the two agree.
+        kwargs["interval"] = "randomisation"
+    return analysis.results_table(frame, **kwargs), label
+
+
+class _Done:
+    """A result computed on the spot, with the interface of a future."""
+
+    def __init__(self, function, args, kwargs):
+        self.call = (function, args, kwargs)
+
+    def result(self):
+        function, args, kwargs = self.call
+        return function(*args, **kwargs)
+
+
+def _in_background(function, *args, **kwargs):
+    """Start ``function(*args, **kwargs)`` in a forked process when there is a spare core.
+
+    Returns an object whose ``result()`` gives the value. Without fork (Windows, macOS
+    defaults) or a second core, the call runs when ``result()`` is asked for. Either way the
+    value is the same: every random stream is seeded from the settings, not from the process.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods() or (os.cpu_count() or 1) < 2:
+        return _Done(function, args, kwargs)
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    future = executor.submit(function, *args, **kwargs)
+    executor.shutdown(wait=False)
+    return future
+
+
+def _accepted(function, options: dict) -> dict:
+    """The resampling options ``function`` takes (the inference engine's signatures have changed over time)."""
+    parameters = inspect.signature(function).parameters
+    return {key: value for key, value in options.items() if key in parameters}
+
+
+def _synthetic_manifest(folder: Path) -> dict | None:
+    """The kit's manifest when the records are ones ``fdkit synth`` wrote, else None."""
+    manifest = Path(folder) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        content = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return content if str(content.get("generator", "")).startswith("fdkit.synth") else None
+
+
+def build_report(
+    settings: ReportSettings, *, progress: Callable[[str], None] | None = None, records: Records | None = None
+) -> TrialReport:
+    """Compute everything the report shows.
 
     Parameters
     ----------
-    funnel : pandas.DataFrame
-        :attr:`fdkit.eligibility.Screening.funnel` (or the ``funnel.csv`` written with it).
-    frame : pandas.DataFrame
-        The outcome frame (:func:`fdkit.outcomes.build_frame`); everyone in it is analysed,
-        since police records follow every randomised person.
-    """
-    steps = funnel.iloc[1:]
-    exclusions = tuple(
-        (str(row.reason) or str(row.description), int(row.excluded))
-        for row in steps.itertuples()
-        if int(row.excluded) > 0
-    )
-    treated = frame["arm"] == "treatment"
-    engaged = int(frame.loc[treated, "engaged"].sum()) if "engaged" in frame else None
-    return ConsortCounts(
-        assessed=int(funnel["remaining"].iloc[0]),
-        exclusions=exclusions,
-        randomised=len(frame),
-        treatment=int(treated.sum()),
-        control=int((~treated).sum()),
-        engaged=engaged,
-        analysed_treatment=int(treated.sum()),
-        analysed_control=int((~treated).sum()),
-    )
-
-
-def plot_consort(counts: ConsortCounts, follow_up_months: int = 12):
-    """Draw the CONSORT flow diagram with matplotlib (no graphviz needed).
+    settings : ReportSettings
+    progress : callable, optional
+        Called with a short message before each stage (the command line prints them when
+        stderr is a terminal).
+    records : Records, optional
+        Already-loaded records (read from ``settings.records`` otherwise).
 
     Returns
     -------
-    matplotlib.figure.Figure
+    TrialReport
     """
-    import matplotlib.pyplot as plt
+    import time
 
-    fig, ax = plt.subplots(figsize=(8, 6.4))
-    ax.set_axis_off()
-    ax.set_xlim(0, 10)
-    ax.set_ylim(0, 10)
+    timings, started = {}, time.perf_counter()
 
-    def box(x, y, text, width=3.6):
-        ax.text(
-            x,
-            y,
-            text,
-            ha="center",
-            va="center",
-            fontsize=9,
-            wrap=True,
-            bbox=dict(boxstyle="round,pad=0.5", facecolor="white", edgecolor="0.3"),
+    def lap(name):
+        nonlocal started
+        now = time.perf_counter()
+        timings[name] = now - started
+        started = now
+
+    _progress(progress, "reading the records and the allocation")
+    data = records if records is not None else load_records(settings.records)
+    sealed = randomise.read_allocation(settings.allocation)
+    weights = harm.read_weights(settings.harm_weights) if settings.harm_weights else harm.illustrative_weights()
+    frame = outcome_definitions.build_frame(data, sealed, weights=weights, follow_up_months=settings.follow_up_months)
+    if settings.funnel:
+        funnel = pd.read_csv(settings.funnel, keep_default_na=False)
+    else:
+        funnel = eligibility.screen(data, sealed.table["randomised_on"].min()).funnel
+    seal_file = randomise.seal_path(settings.allocation)
+    seal = json.loads(seal_file.read_text(encoding="utf-8"))
+    unchanged = hashlib.sha256(Path(settings.allocation).read_bytes()).hexdigest() == seal.get("allocation_sha256")
+    lap("read")
+
+    # The sensitivity analysis's Poisson model is the slowest part (a model fit per step of its
+    # interval search); where a second core and fork exist it runs beside everything else.
+    slow_methods = tuple(m for m in ("poisson_robust",) if m in analysis.METHODS)
+    pending = (
+        _in_background(
+            analysis.results_table,
+            frame,
+            methods=slow_methods,
+            subgroups=("all",),
+            seed=settings.seed,
+            permutations=settings.sensitivity_permutations,
         )
-
-    def arrow(x0, y0, x1, y1):
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="0.3"))
-
-    box(5, 9.4, f"Assessed for eligibility\n(people in the records)\nn = {counts.assessed:,}")
-    excluded = "\n".join(f"{reason}: {n:,}" for reason, n in counts.exclusions)
-    total = sum(n for _, n in counts.exclusions)
-    box(7.9, 7.55, f"Excluded (n = {total:,})\n{excluded}")
-    arrow(5, 8.85, 5, 6.35)
-    arrow(5, 7.55, 5.9, 7.55)
-    box(5, 6.0, f"Randomised\nn = {counts.randomised:,}")
-    arrow(4.6, 5.7, 2.6, 4.75)
-    arrow(5.4, 5.7, 7.4, 4.75)
-    engaged = (
-        ""
-        if counts.engaged is None
-        else (f"\nengaged: {counts.engaged:,}\ndid not engage: {counts.treatment - counts.engaged:,}")
+        if slow_methods
+        else None
     )
-    box(2.5, 4.2, f"Allocated to the intervention\nn = {counts.treatment:,}{engaged}")
-    box(7.5, 4.2, f"Allocated to usual services\nn = {counts.control:,}")
-    for x, n in ((2.5, counts.analysed_treatment), (7.5, counts.analysed_control)):
-        arrow(x, 3.4 if x == 2.5 and counts.engaged is not None else 3.7, x, 2.35)
-        box(x, 1.9, f"Followed up {follow_up_months} months\nin police records: {n:,}")
-        arrow(x, 1.5, x, 0.85)
-        box(x, 0.5, f"Analysed (intention to treat)\nn = {n:,}")
-    ax.set_title("CONSORT flow", loc="left")
-    return fig
+    _progress(progress, "baseline balance")
+    baseline = balance.balance_table(data, sealed, weights=weights)
+    lap("balance")
+    _progress(progress, "outcomes: ratio of means with randomisation tests and intervals")
+    headline, interval = _ratio_of_means_results(frame, settings, methods=("ratio_of_means",))
+    lap("headline")
+    _progress(progress, "sensitivity analysis: every method")
+    others = tuple(m for m in analysis.METHODS if m not in ("ratio_of_means", *slow_methods))
+    parts = [
+        headline[headline["subgroup"] == "all"],  # the primary method's rows, computed above
+        analysis.results_table(frame, methods=others, subgroups=("all",), seed=settings.seed),
+    ]
+    if slow_methods:
+        parts.append(pending.result())
+    order = {name: i for i, name in enumerate(analysis.METHODS)}
+    methods = pd.concat(parts, ignore_index=True)
+    methods = methods.sort_values(
+        ["outcome", "method"],
+        key=lambda c: (
+            c.map({n: i for i, n in enumerate(outcome_definitions.OUTCOME_NAMES)})
+            if c.name == "outcome"
+            else c.map(order)
+        ),
+        kind="stable",
+        ignore_index=True,
+    )
+    lap("methods")
+    _progress(progress, "subgroups and engagement")
+    resampling = dict(seed=settings.seed, resamples=settings.resamples, permutations=settings.permutations)
+    interactions = pd.concat(
+        [
+            analysis.interaction_test(frame, name, **_accepted(analysis.interaction_test, resampling))
+            for name in outcome_definitions.OUTCOME_NAMES
+            if name in frame
+        ],
+        ignore_index=True,
+    )
+    engagement = None
+    if "engaged" in frame:
+        engagement = pd.concat(
+            [
+                analysis.cace(frame, name, **_accepted(analysis.cace, resampling)).to_frame()
+                for name in outcome_definitions.OUTCOME_NAMES
+                if name in frame
+            ],
+            ignore_index=True,
+        )
+    lap("subgroups")
+    return TrialReport(
+        settings=settings,
+        records=data,
+        frame=frame,
+        funnel=funnel,
+        consort=consort_counts(funnel, frame),
+        balance=baseline,
+        headline=headline,
+        methods=methods,
+        interactions=interactions,
+        engagement=engagement,
+        seal=seal,
+        seal_unchanged=unchanged,
+        synthetic=_synthetic_manifest(Path(settings.records)),
+        versions=package_versions(),
+        interval=interval,
+        timings=timings,
+    )
+
+
+# ------------------------------------------------------------ the summary in words
+
+
+def _p_in_words(p: float) -> str:
+    if not np.isfinite(p):
+        return "no p-value could be calculated"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}"
+
+
+def _how_many(n: int) -> str:
+    return "none" if n == 0 else f"{n:,}"
+
+
+def _change_in_words(pct: float) -> str:
+    """A % reduction as words: "a 12.3% reduction", "an 8.0% increase", "no change"."""
+    if not np.isfinite(pct):
+        return "an increase with no upper limit"
+    if round(pct, 1) == 0:
+        return "no change"
+    # A reduction cannot pass 100% (format_pct says so); an increase can be any size.
+    size = format_pct(pct) if pct > 0 else format_number(-pct, 1)
+    whole = size.split(".")[0].replace(",", "")
+    article = "an" if whole.startswith("8") or whole in ("11", "18") else "a"  # an 8%, an 11%, an 80%
+    return f"{article} {size}% {'reduction' if pct > 0 else 'increase'}"
+
+
+def _interval_in_words(low: float, high: float) -> str:
+    """An interval of % reductions in words, from the least to the most favourable end."""
+    if pd.isna(low) and pd.isna(high):
+        return "could not be computed"
+    return f"runs from {_change_in_words(low)} to {_change_in_words(high)}"
+
+
+def summary_text(report: TrialReport) -> str:
+    """The primary outcome's result in words: what it shows and what it does not.
+
+    Written for a board: the estimate, its interval and p-value with their plain meaning,
+    then the caveats that matter for a decision.
+    """
+    row = report.primary
+    months = report.settings.follow_up_months
+    label = outcome_label(row["outcome"]).lower()
+    n_t, n_c = int(row["n_treated"]), int(row["n_control"])
+    unit = " days" if outcome_definitions.get(row["outcome"]).measure == "harm" else ""
+    decimals = 1 if unit else 2
+    means = f"(an average of {row['mean_treated']:.{decimals}f}{unit} against {row['mean_control']:.{decimals}f}{unit})"
+    pct, p = float(row["pct_reduction"]), float(row["p_value"])
+    opening = (
+        f"The pre-specified primary outcome was {label} in the {months} months after randomisation. "
+        f"{n_t + n_c:,} young people were randomised: {n_t:,} were offered the intervention and {n_c:,} received "
+        "usual services. "
+    )
+    if not np.isfinite(pct):
+        return (
+            opening + f"The effect on {label} could not be estimated ({row.get('note') or 'no events'}), "
+            "so the trial says nothing about it."
+        )
+    if pct >= 0:
+        direction = "fewer" if "offences" in label else "less"
+    else:
+        direction = "more"
+    result = (
+        f"Those offered the intervention had {format_pct(pct) if pct >= 0 else format_number(-pct, 1)}% {direction} "
+        f"{label} than those who were not "
+        f"{means}. The 95% interval {_interval_in_words(row['ci_low'], row['ci_high'])}, "
+        f"and {_p_in_words(p)}. "
+    )
+    if np.isfinite(p) and p < 0.05:
+        meaning = (
+            "If the intervention had made no difference to anyone, a difference this large would have come up in "
+            f"fewer than 5 in 100 of the possible random allocations, so the trial gives evidence that the "
+            f"intervention changed {label}. "
+        )
+    else:
+        share = f"about {100 * p:.0f} in 100" if np.isfinite(p) else "many"
+        meaning = (
+            "If the intervention had made no difference to anyone, a difference at least this large would still "
+            f"have come up in {share} of the possible random allocations. The trial is therefore not conclusive: "
+            "it does not show that the intervention works, and it does not show that it does not. "
+        )
+    secondary = report.overall.iloc[1:]
+    raw = int((secondary["p_value"] < 0.05).sum())
+    holm = int((secondary["p_holm"] < 0.05).sum())
+    caveats = (
+        f"It does not show how large the effect would be elsewhere: with {n_t + n_c:,} people the interval is wide, "
+        "and small trials that find large effects tend to overstate them. "
+        f"Of the {len(secondary)} secondary outcomes, {_how_many(raw)} had p < 0.05 before adjustment for testing "
+        f"several outcomes and {_how_many(holm)} after it; they support or qualify the primary result but cannot "
+        "replace it."
+    )
+    if report.synthetic is not None:
+        caveats += " These records are synthetic: the figures describe no real people."
+    return opening + result + meaning + caveats
+
+
+def limitations(report: TrialReport) -> list[tuple[str, str]]:
+    """The report's limitations, as (heading, text) pairs."""
+    n = report.consort.randomised
+    items = [
+        (
+            "A small trial.",
+            f"{n:,} people were randomised. With so few, intervals are wide, one prolific person can move an arm's "
+            "average, and a large estimate is more likely to overstate the true effect than to understate it. "
+            "A larger replication is needed before the size of the effect is relied on.",
+        ),
+        (
+            "Several outcomes.",
+            f"{len(report.overall)} outcomes were analysed. The more outcomes tested, the more likely one looks "
+            "significant by chance; the Holm and Benjamini–Hochberg columns adjust for this. Only the primary "
+            "outcome, named in advance, answers the trial's question.",
+        ),
+        (
+            "The primary outcome must be named before the data are seen.",
+            f"This report takes “{outcome_label(report.settings.primary).lower()}” as primary because it was named "
+            "when the report was made (fdkit report --primary). Only a registered protocol, written before "
+            "follow-up ended, shows that it was chosen in advance.",
+        ),
+        (
+            "Detection bias.",
+            "Outcomes come from police records, so a crime counts only if the police record it. People under "
+            "closer police attention may have more of their crimes recorded; the harm outcome leaves out "
+            "police-initiated crimes for this reason, but the other outcomes can still be affected.",
+        ),
+    ]
+    if report.illustrative_weights:
+        items.append(
+            (
+                "Illustrative harm weights.",
+                "Crime harm is weighted with the kit's illustrative table, not the official Cambridge Crime Harm "
+                "Index. The harm figures show the method and cannot be compared with published CCHI results; "
+                "load the official table with --harm-weights to report real harm.",
+            )
+        )
+    if report.synthetic is not None:
+        items.append(
+            (
+                "Synthetic records.",
+                "The records were generated by fdkit's simulator: they describe no real people, and these results "
+                "are not evidence about the Milton Keynes trial or any intervention.",
+            )
+        )
+    return items
 
 
 # -------------------------------------------------------------------- forest plot
+
+
+def _forest_rows(results: pd.DataFrame, method: str) -> tuple[pd.DataFrame, list[str], list[str]]:
+    rows = results[results["method"] == method]
+    order = [o.name for o in outcome_definitions.OUTCOMES if o.name in set(rows["outcome"])]
+    subgroups = list(dict.fromkeys(rows["subgroup"]))
+    return rows, order, subgroups
 
 
 def plot_forest(results: pd.DataFrame, method: str = "ratio_of_means", ax=None):
@@ -141,7 +521,10 @@ def plot_forest(results: pd.DataFrame, method: str = "ratio_of_means", ax=None):
 
     Each outcome is a group of rows, one per subgroup; the axis is the ratio of treated to
     control (log scale), labelled as % reductions, so a halving and a doubling are equally far
-    from "no effect". Intervals reaching 100% (a ratio of 0) are cut at the plot's edge.
+    from "no effect". An interval that runs past the plot's edge (or to 100% or to minus
+    infinity) ends in an arrow; a row with no interval, or whose estimate cannot be drawn on
+    this scale (a 100% reduction), is still shown, with the reason written beside it. The
+    legend sits below the plot, clear of the data.
 
     Returns
     -------
@@ -149,49 +532,90 @@ def plot_forest(results: pd.DataFrame, method: str = "ratio_of_means", ax=None):
     """
     import matplotlib.pyplot as plt
 
-    rows = results[results["method"] == method]
-    labels = {o.name: o.label for o in outcome_definitions.OUTCOMES}
-    order = [o for o in labels if o in set(rows["outcome"])]
-    subgroups = list(dict.fromkeys(rows["subgroup"]))
+    rows, order, subgroups = _forest_rows(results, method)
     height = len(order) * (len(subgroups) + 1)
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 0.28 * height + 1.2))
+        _, ax = plt.subplots(figsize=(8.5, 0.27 * height + 1.4))
     floor, ceiling = 0.02, 5.0
     y, ticks, names = height, [], []
     for outcome in order:
-        ticks.append(y)
-        names.append(labels[outcome])
+        ticks.append(y - (len(subgroups) + 1) / 2 + 0.5)
+        names.append(outcome_label(outcome))
         for offset, (subgroup, marker) in enumerate(zip(subgroups, "osD^v")):
             row = rows[(rows["outcome"] == outcome) & (rows["subgroup"] == subgroup)]
             if row.empty:
                 continue
             row = row.iloc[0]
+            colour = f"C{offset}"
+            position = y - (offset + 1)
             ratio = 1 - row["pct_reduction"] / 100
             low, high = 1 - row["ci_high"] / 100, 1 - row["ci_low"] / 100
-            position = y - 0.8 * (offset + 1) / (len(subgroups) + 1) * 1.2
-            ends = np.clip(np.nan_to_num([low, high], nan=ceiling, neginf=floor, posinf=ceiling), floor, ceiling)
-            ax.plot(ends, [position, position], color=f"C{offset}", linewidth=1.5)
+            explanation = ""
+            if np.isfinite(low) or np.isfinite(high) or (np.isinf(row["ci_low"]) or np.isinf(row["ci_high"])):
+                low = floor if not low > floor else low  # a ratio of 0 or below: an arrow to the left
+                high = ceiling if not (np.isfinite(high) and high < ceiling) else high
+                ax.plot([low, high], [position, position], color=colour, linewidth=1.6, solid_capstyle="butt")
+                for end, edge, head in ((low, floor, "<"), (high, ceiling, ">")):
+                    if end == edge:
+                        ax.plot(end, position, marker=head, color=colour, markersize=7, clip_on=False)
+            else:
+                explanation = "no interval"
             if np.isfinite(ratio) and ratio > 0:
-                ax.plot(
-                    ratio,
-                    position,
-                    marker=marker,
-                    color=f"C{offset}",
-                    linestyle="none",
-                    label=subgroup if outcome == order[0] else None,
+                ax.plot(ratio, position, marker=marker, color=colour, linestyle="none", markersize=6)
+            elif np.isfinite(ratio):
+                ax.plot(floor, position, marker=marker, color=colour, markersize=6, clip_on=False)
+                explanation = "100% reduction: no events in the intervention arm" + (
+                    "; no interval" if explanation else ""
                 )
+            else:
+                explanation = "not estimable"
+            if explanation:
+                note = row.get("note") if isinstance(row.get("note"), str) and row.get("note") else ""
+                text = explanation + (f" ({note})" if note and note not in explanation else "")
+                ax.text(1.01, position, text, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
         y -= len(subgroups) + 1
+    for subgroup, offset in zip(subgroups, range(len(subgroups))):
+        ax.plot([], [], marker="osD^v"[offset], color=f"C{offset}", label=subgroup)
     ax.axvline(1, color="0.4", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_xlim(floor, ceiling)
+    ax.set_ylim(0.3, height + 0.3)
     marks = [0.05, 0.1, 0.25, 0.5, 1, 2, 4]
     ax.set_xticks(marks, [f"{100 * (1 - m):.0f}%" for m in marks])
-    ax.set_xlabel("% reduction in the treated arm (log-ratio scale; left of the line = fewer)")
+    ax.minorticks_off()
+    ax.set_xlabel("% reduction in the intervention arm (log-ratio scale; left of the line = fewer)")
     ax.set_yticks(ticks, names)
     ax.tick_params(axis="y", length=0)
-    ax.legend(title="subgroup", fontsize="small", loc="lower right")
-    ax.set_title(f"Effects by outcome ({method.replace('_', ' ')}, 95% intervals)")
+    ax.grid(axis="y", visible=False)
+    ax.legend(
+        title="Age band:",
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        ncol=len(subgroups),
+        frameon=False,
+        alignment="left",
+    )
+    ax.set_title("Effects by outcome (95% intervals; arrows: the interval continues)", pad=44)
     return ax
+
+
+def describe_forest(results: pd.DataFrame, method: str = "ratio_of_means") -> str:
+    """The forest plot in words (its alternative text)."""
+    rows, order, subgroups = _forest_rows(results, method)
+    parts = []
+    for outcome in order:
+        cells = []
+        for subgroup in subgroups:
+            row = rows[(rows["outcome"] == outcome) & (rows["subgroup"] == subgroup)]
+            if row.empty:
+                continue
+            row = row.iloc[0]
+            cells.append(
+                f"{subgroup}: {format_pct(row['pct_reduction'])}% "
+                f"({format_interval(row['ci_low'], row['ci_high'])}%, p {format_p(row['p_value'])})"
+            )
+        parts.append(f"{outcome_label(outcome)}: " + "; ".join(cells) + ".")
+    return "Forest plot of % reductions with 95% intervals by outcome and age band. " + " ".join(parts)
 
 
 # ------------------------------------------------------------------ environment
@@ -208,80 +632,115 @@ def package_versions() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["package", "version"])
 
 
-# -------------------------------------------------------------- rendering to HTML
-
-
-def report_notebook() -> Path:
-    """Where ``09_trial_report.ipynb`` is: the kit's ``notebooks`` folder beside the package."""
-    path = Path(__file__).resolve().parents[1] / "notebooks" / REPORT_NOTEBOOK
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the report notebook {REPORT_NOTEBOOK} was not found at {path}; fdkit report runs from a "
-            "checkout of the kit (see the README's quick start)"
-        )
-    return path
+# -------------------------------------------------------------- writing the file
 
 
 def render_report(
-    parameters: dict,
+    parameters: dict | ReportSettings,
     out: str | Path,
     *,
-    notebook: str | Path | None = None,
-    timeout: int = 600,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+    notebook=None,
+    timeout=None,
 ) -> Path:
-    """Execute the report notebook with ``parameters`` and write it as self-contained HTML.
+    """Compute the report and write it as one self-contained HTML file.
 
     Parameters
     ----------
-    parameters : dict
-        Values for the notebook's ``parameters`` cell (``records``, ``allocation``,
-        ``follow_up_months``, ``harm_weights``, ``seed``); paths are made absolute.
-    out : str or pathlib.Path
-        The HTML file to write.
-    notebook : path, optional
-        The report notebook (``notebooks/09_trial_report.ipynb`` by default).
+    parameters : ReportSettings or dict
+        The settings, or a dict of :class:`ReportSettings` fields (``records``,
+        ``allocation``, ``funnel``, ``follow_up_months``, ``harm_weights``, ``seed``, ...).
+    out : path
+        The HTML file to write (atomically: a reader never sees half a file).
     progress : callable, optional
-        Called as ``progress(cells_done, cells)`` after each cell runs.
+        Called with a message before each stage.
+    notebook, timeout
+        Accepted and ignored, for callers of the earlier version that executed a notebook.
 
     Returns
     -------
     pathlib.Path
         ``out``.
     """
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
+    from .report_html import report_to_html
 
-    source = Path(notebook) if notebook is not None else report_notebook()
-    document = load_notebook_node(str(source))  # papermill's reader adds the metadata it relies on
-    if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in document.cells):
-        raise ValueError(f"{source.name} has no cell tagged 'parameters'; its parameters would be ignored")
-    values = {
-        key: (
-            str(Path(value).resolve())
-            if key in ("records", "allocation", "harm_weights", "funnel") and value
-            else value
-        )
-        for key, value in parameters.items()
-    }
-    document = parameterize_notebook(document, values)
-    document.cells = [
-        cell
-        for cell in document.cells  # the lesson's own cells are not part of the report
-        if not {"lesson", "solution"} & set(cell.get("metadata", {}).get("tags", []))
-    ]
+    del notebook, timeout
 
-    def on_cell_executed(cell_index, **_):
-        if progress is not None:
-            progress(cell_index + 1, len(document.cells))
-
-    with tempfile.TemporaryDirectory() as folder:
-        execute_notebook(document, Path(folder), timeout=timeout, on_cell_executed=on_cell_executed)
-    Path(out).write_text(notebook_to_html(document), encoding="utf-8")
+    settings = parameters if isinstance(parameters, ReportSettings) else settings_from_dict(parameters)
+    report = build_report(settings, progress=progress)
+    _progress(progress, "drawing the figures and writing the page")
+    _write_text(Path(out), report_to_html(report))
     return Path(out)
 
 
-def execute_notebook(document, cwd: str | Path, *, timeout: int = 600, on_cell_executed=None) -> None:
+def settings_from_dict(parameters: dict) -> ReportSettings:
+    """:class:`ReportSettings` from a dict (unknown keys are an error; paths become :class:`~pathlib.Path`)."""
+    known = set(inspect.signature(ReportSettings).parameters)
+    if unknown := set(parameters) - known:
+        raise ValueError(f"unknown report settings {sorted(unknown)}; known: {', '.join(sorted(known))}")
+    values = dict(parameters)
+    for key in ("records", "allocation", "funnel", "harm_weights"):
+        if values.get(key):
+            values[key] = Path(values[key])
+    return replace(ReportSettings(values.pop("records"), values.pop("allocation")), **values)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write the page atomically (:func:`fdkit.files.atomic_write`): a reader never sees half a file."""
+    from .files import atomic_write
+
+    atomic_write(path, lambda handle: handle.write(text))
+
+
+def find_chromium() -> str | None:
+    """The path of a Chromium or Chrome browser on this machine, or None."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+#: How to print the report without Chromium: any browser's print dialogue does it.
+PRINT_HELP = (
+    "open {html} in a web browser, choose Print (Ctrl+P or Cmd+P), set the paper to A4 and the "
+    "destination to 'Save as PDF'; the page's print layout does the rest"
+)
+
+
+def write_pdf(html_path: str | Path, pdf_path: str | Path, *, browser: str | None = None, timeout: int = 120) -> Path:
+    """Print the HTML report to an A4 PDF with headless Chromium.
+
+    Raises
+    ------
+    FileNotFoundError
+        When no Chromium is installed; the message says how to print from a browser instead.
+    """
+    browser = browser or find_chromium()
+    html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path).resolve()
+    if browser is None:
+        raise FileNotFoundError("no Chromium to print with; " + PRINT_HELP.format(html=html_path))
+    with tempfile.TemporaryDirectory() as profile:
+        command = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf_path}",
+            html_path.as_uri(),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0 or not pdf_path.is_file():
+        raise RuntimeError(f"Chromium could not print the report (exit {done.returncode}): {done.stderr[-500:]}")
+    return pdf_path
+
+
+def execute_notebook(document, cwd: str | Path, *, timeout: int = 600) -> None:
     """Run a notebook in place, in this Python (not whatever a 'python3' kernelspec points at).
 
     Parameters
@@ -318,45 +777,9 @@ def execute_notebook(document, cwd: str | Path, *, timeout: int = 600, on_cell_e
             km=manager,
             timeout=timeout,
             resources={"metadata": {"path": str(cwd)}},
-            on_cell_executed=on_cell_executed,
         ).execute()
 
 
-_STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 60rem;
-       margin: 2rem auto; padding: 0 1rem; color: #222; line-height: 1.45; }
-h1, h2, h3 { color: #1b4f4c; } table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.2rem 0.5rem; text-align: right; }
-th { background: #f3f6f6; } img { max-width: 100%; } pre { background: #f7f7f7; padding: 0.5rem;
-       overflow-x: auto; font-size: 0.8rem; } .jp-InputArea, .input_area { display: none; }
-"""
-
-
-def notebook_to_html(document) -> str:
-    """An executed notebook as one self-contained HTML page without its code.
-
-    Images are embedded as base64 data; any script or external link nbconvert adds is
-    removed, so the page needs nothing but a browser.
-    """
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(
-        template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-    )
-    body, _ = exporter.from_notebook_node(document)
-    body = re.sub(r"<script\b.*?</script>", "", body, flags=re.S | re.I)
-    body = re.sub(r"<link\b[^>]*>", "", body, flags=re.I)
-    title = next(
-        (
-            line[2:].strip()
-            for cell in document.cells
-            if cell.cell_type == "markdown"
-            for line in cell.source.splitlines()
-            if line.startswith("# ")
-        ),
-        "Trial report",
-    )
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
-    )
+def today() -> str:
+    """Today's date, ISO (the report's default date)."""
+    return date.today().isoformat()

@@ -31,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 from .lessons import SOLUTION_TAG, hide_solutions
+from .resources import kit_path
 
 __all__ = ["SOLUTION_TAG", "make_workshop", "markdown_page", "slides_page", "student_copy"]
 
@@ -219,13 +220,13 @@ def make_workshop(
     import nbformat
 
     out = Path(out)
-    notebooks = Path(notebooks) if notebooks else ROOT / "notebooks"
-    synthetic = Path(synthetic) if synthetic else ROOT / "synthetic"
+    notebooks = Path(notebooks) if notebooks else kit_path("notebooks")
+    synthetic = Path(synthetic) if synthetic else kit_path("synthetic")
     sources = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
     if not sources or not (synthetic / "events.csv").is_file():
         raise FileNotFoundError(
             f"no notebooks in {notebooks} or no synthetic records in {synthetic}; "
-            "fdkit workshop runs from a checkout of the kit"
+            "reinstall fdkit or pass the folders explicitly"
         )
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -249,11 +250,11 @@ def make_workshop(
 
 def _write_pack_documents(out: Path, notebooks: Path) -> None:
     """The pack's documents: guide, model answers, slides, handout, glossary, protocol, READMEs."""
-    docs = ROOT / "docs"
+    docs = kit_path("docs")
 
     def read(path: Path) -> str:
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing; fdkit workshop runs from a checkout of the kit")
+            raise FileNotFoundError(f"{path} is missing from the kit; reinstall fdkit or run from a checkout")
         return path.read_text(encoding="utf-8")
 
     handout = read(docs / "handout.md")

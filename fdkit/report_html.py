@@ -1,0 +1,433 @@
+"""The trial report laid out as one self-contained HTML page.
+
+The page follows CONSORT 2010 in plain English: a title block, a summary in words, the
+intervention and who was eligible, the flow of people, baseline balance, the primary then
+the secondary outcomes, subgroups, engagement, limitations and an appendix. The page
+template (``fdkit/templates/report.html``, package data) carries the screen and print
+stylesheets; figures are embedded as SVG images with alternative text that says what they
+show. The page has no scripts and loads nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from importlib import resources
+from string import Template
+
+import pandas as pd
+
+from . import harm
+from .consort import describe_consort, plot_consort
+from .outcomes import OUTCOME_NAMES
+from .report import TrialReport, describe_forest, limitations, plot_forest, summary_text, today
+from .report_tables import (
+    FOOTNOTES,
+    PeopleTable,
+    balance_for_people,
+    engagement_for_people,
+    methods_for_people,
+    outcome_label,
+    results_for_people,
+    seal_for_people,
+    subgroups_for_people,
+)
+
+__all__ = ["SECTIONS", "report_to_html", "table_html", "figure_html"]
+
+#: The page's sections, by id, in order (the browser test checks each is there).
+SECTIONS = (
+    "summary",
+    "intervention",
+    "flow",
+    "baseline",
+    "primary",
+    "secondary",
+    "subgroups",
+    "engagement",
+    "limitations",
+    "appendix",
+)
+
+_TITLE = "Focused deterrence trial: report of outcomes"
+
+
+def _escape(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def table_html(table: PeopleTable, *, primary_rows: int = 0) -> str:
+    """A :class:`PeopleTable` as an HTML table with its caption, notes and footnotes."""
+    columns = list(table.data.columns)
+
+    def css(index: int) -> str:
+        return ' class="num"' if index >= table.numeric_from else ""
+
+    head = "".join(f'<th scope="col"{css(i)}>{_escape(name)}</th>' for i, name in enumerate(columns))
+    body = []
+    for number, row in enumerate(table.data.itertuples(index=False)):
+        cells = "".join(
+            (f'<th scope="row">{_escape(value)}</th>' if i == 0 else f"<td{css(i)}>{_escape(value)}</td>")
+            for i, value in enumerate(row)
+        )
+        body.append(f'<tr class="primary">{cells}</tr>' if number < primary_rows else f"<tr>{cells}</tr>")
+    notes = "".join(f"<li>{_escape(note)}</li>" for note in table.notes)
+    footnotes = "".join(f"<li>{_escape(FOOTNOTES[key])}</li>" for key in table.footnotes)
+    # Short tables move to the next page whole; long ones may break between rows (headers repeat).
+    css_class = "table long" if len(table.data) > 16 else "table"
+    return (
+        f'<figure class="{css_class}"><table><caption>{_escape(table.caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        + (f'<ul class="notes">{notes}</ul>' if notes else "")
+        + (f'<ul class="footnotes">{footnotes}</ul>' if footnotes else "")
+        + "</figure>"
+    )
+
+
+def figure_html(figure, alt: str, caption: str) -> str:
+    """A matplotlib figure embedded as an SVG image (vector: sharp on screen and in print)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(figure)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f'<figure class="chart"><img src="data:image/svg+xml;base64,{data}" alt="{_escape(alt)}">'
+        f"<figcaption>{_escape(caption)}</figcaption></figure>"
+    )
+
+
+def _section(ident: str, heading: str, *parts: str, css: str = "") -> str:
+    klass = f' class="{css}"' if css else ""
+    return f'<section id="{ident}"{klass}><h2>{_escape(heading)}</h2>{"".join(parts)}</section>'
+
+
+def _p(text: str, css: str = "") -> str:
+    klass = f' class="{css}"' if css else ""
+    return f"<p{klass}>{_escape(text)}</p>"
+
+
+def _title_block(report: TrialReport) -> str:
+    settings = report.settings
+    facts = [
+        ("Unit", settings.unit or "not stated (give it with --unit)"),
+        ("Date of report", settings.report_date or today()),
+        ("Trial registration", settings.registration or "not stated (give the registry and ID with --registration)"),
+        (
+            "Primary outcome",
+            f"{outcome_label(settings.primary)}, {settings.follow_up_months} months after randomisation",
+        ),
+        ("Randomised", f"{report.consort.randomised:,} people on {_randomisation_dates(report)}"),
+    ]
+    rows = "".join(f"<dt>{_escape(k)}</dt><dd>{_escape(v)}</dd>" for k, v in facts)
+    banner = ""
+    if report.synthetic is not None:
+        scenario = str(report.synthetic.get("scenario", "unknown")).replace("_", " ")
+        banner = (
+            '<div class="banner" role="note"><strong>Synthetic data.</strong> These records were generated by '
+            f"fdkit's simulator (scenario “{_escape(scenario)}”, seed "
+            f"{_escape(report.synthetic.get('seed', 'unknown'))}). They describe no real people, and nothing in "
+            "this report is evidence about the Milton Keynes trial or any intervention.</div>"
+        )
+    if report.illustrative_weights:
+        banner += (
+            '<div class="banner" role="note"><strong>Illustrative harm weights.</strong> Crime harm is weighted '
+            "with the kit's illustrative table, not the official Cambridge Crime Harm Index, so harm figures "
+            "cannot be compared with published CCHI results.</div>"
+        )
+    return (
+        f'<header class="title-block"><h1>{_escape(_TITLE)}</h1>'
+        f'<p class="small">A randomised controlled trial of focused deterrence with social-care-led problem '
+        f'solving, reported after CONSORT 2010 by intention to treat.</p><dl class="facts">{rows}</dl></header>'
+        + banner
+    )
+
+
+def _randomisation_dates(report: TrialReport) -> str:
+    days = sorted(set(pd.to_datetime(report.frame["randomised_on"]).dt.strftime("%Y-%m-%d")))
+    return days[0] if len(days) == 1 else f"{len(days)} dates, {days[0]} to {days[-1]}"
+
+
+def _intervention(report: TrialReport) -> str:
+    steps = "".join(f"<li>{_escape(step)}</li>" for step in report.eligibility_steps)
+    return _section(
+        "intervention",
+        "The intervention and who was eligible",
+        _p(report.settings.intervention),
+        "<h3>Who was eligible</h3>",
+        _p(
+            "Everyone in the police records was screened by the same rule on the date of randomisation. "
+            "To be eligible a person had to meet every one of these conditions:"
+        ),
+        f"<ol>{steps}</ol>",
+        _p(
+            "Eligible people were randomised within age bands: a fixed number of places in the intervention in each "
+            "band, chosen at random by a sealed, reproducible draw; everyone else eligible formed the comparison group."
+        ),
+    )
+
+
+def _flow(report: TrialReport) -> str:
+    counts = report.consort
+    table = PeopleTable(
+        pd.DataFrame(
+            [("Assessed for eligibility", f"{counts.assessed:,}")]
+            + [(f"Excluded: {reason}", f"{n:,}") for reason, n in counts.exclusions]
+            + [
+                ("Randomised", f"{counts.randomised:,}"),
+                ("Allocated to the intervention", f"{counts.treatment:,}"),
+                ("… of whom engaged with it", "not recorded" if counts.engaged is None else f"{counts.engaged:,}"),
+                ("Allocated to usual services", f"{counts.control:,}"),
+                ("Lost to follow-up", f"{counts.lost_treatment + counts.lost_control:,}"),
+                ("Analysed, intervention", f"{counts.analysed_treatment:,}"),
+                ("Analysed, usual services", f"{counts.analysed_control:,}"),
+            ],
+            columns=["Stage", "People"],
+        ),
+        "Table 1. The flow of people through the trial, in numbers.",
+    )
+    return _section(
+        "flow",
+        "The flow of people through the trial",
+        figure_html(
+            plot_consort(counts, report.settings.follow_up_months),
+            describe_consort(counts, report.settings.follow_up_months),
+            "Figure 1. CONSORT flow diagram. Outcomes come from police records, which follow every randomised "
+            "person, so no one is lost to follow-up and everyone is analysed in the group they were allocated to.",
+        ),
+        table_html(table),
+    )
+
+
+def _baseline(report: TrialReport) -> str:
+    table = balance_for_people(
+        report.balance[report.balance["subgroup"] == "all"] if "subgroup" in report.balance else report.balance,
+        "Table 2. The two groups before randomisation (prior 24 months).",
+    )
+    return _section(
+        "baseline",
+        "The groups at the start",
+        _p(
+            "Randomisation makes the groups alike on average; any one draw can still differ by chance. The "
+            "standardised difference is the gap between the groups' means in units of their spread: within ±0.1 is "
+            "usually called balanced. It describes the draw and is not a test."
+        ),
+        table_html(table),
+    )
+
+
+def _primary(report: TrialReport) -> str:
+    overall = report.overall
+    table = results_for_people(
+        overall.iloc[[0]],
+        "Table 3. The pre-specified primary outcome, all ages, over the follow-up.",
+        report.interval,
+    )
+    return _section(
+        "primary",
+        "Primary outcome",
+        _p(
+            "The % reduction compares the average of the two groups: 100 × (1 − intervention ÷ usual services). "
+            "The p-value is from a randomisation test that re-draws the trial's own allocation many times; the "
+            "interval is the set of effects that test does not reject, so it excludes no effect exactly when p < 0.05."
+        ),
+        table_html(table, primary_rows=1),
+    )
+
+
+def _secondary(report: TrialReport) -> str:
+    table = results_for_people(
+        report.overall.iloc[1:],
+        "Table 4. Secondary outcomes, all ages, with p-values adjusted for the number of outcomes.",
+        report.interval,
+    )
+    return _section(
+        "secondary",
+        "Secondary outcomes",
+        _p(
+            f"{len(report.overall)} outcomes were analysed, so some small p-values are expected by chance alone. "
+            "The Holm-adjusted p-value keeps the chance of any false finding across all outcomes below 5% when it "
+            "is under 0.05; the Benjamini–Hochberg (BH) p-value controls the expected share of false findings "
+            "among those called significant. Adjustment is across every outcome, the primary included."
+        ),
+        table_html(table),
+        figure_html(
+            _forest_figure(report.headline),
+            describe_forest(report.headline),
+            "Figure 2. % reduction with 95% intervals for every outcome, for all ages and within each age band. "
+            "Arrows mean the interval continues beyond the plot; a row without a bar has no interval, for the "
+            "reason written beside it.",
+        ),
+    )
+
+
+def _forest_figure(results: pd.DataFrame):
+    return plot_forest(results).figure
+
+
+def _interaction_caption(interactions: pd.DataFrame) -> str:
+    calibrated = "method" in interactions and interactions["method"].astype(str).str.contains("random").any()
+    if calibrated:
+        return "The last column is a randomisation test of whether the effect differs between the age bands."
+    return (
+        "The last column is a Wald test of whether the effect differs between the age bands. It is not calibrated "
+        "at this trial's size (in the kit's simulations it finds a difference that is not there more often than "
+        "5% of the time), so read a small value there as a prompt for a larger trial, not as a finding."
+    )
+
+
+def _subgroups(report: TrialReport) -> str:
+    rows = report.headline[report.headline["subgroup"] != "all"]
+    if rows.empty:
+        return _section("subgroups", "Age bands", _p("The trial was not randomised within age bands."))
+    table = subgroups_for_people(
+        rows.assign(order=rows["outcome"].map({name: i for i, name in enumerate(OUTCOME_NAMES)}))
+        .sort_values(["order", "subgroup"])
+        .drop(columns="order"),
+        report.interactions,
+        "Table 5. Effects within each age band. " + _interaction_caption(report.interactions),
+        report.interval,
+    )
+    return _section(
+        "subgroups",
+        "Age bands",
+        _p(
+            "Effects within each age band rest on fewer people than the overall result, so their intervals are wider. "
+            "A difference between bands is evidence only if the test of difference says so."
+        ),
+        table_html(table),
+    )
+
+
+def _engagement(report: TrialReport) -> str:
+    if report.engagement is None:
+        return _section(
+            "engagement",
+            "Engagement",
+            _p("Engagement was not recorded, so the effect among those who engaged cannot be estimated."),
+        )
+    label = "bootstrap percentile"  # what fdkit.analysis.cace gives, unless its rows say otherwise
+    table = engagement_for_people(
+        report.engagement,
+        "Table 6. The effect among those who engaged (complier average causal effect).",
+        label,
+    )
+    counts = report.consort
+    return _section(
+        "engagement",
+        "Engagement",
+        _p(
+            f"{counts.engaged:,} of the {counts.treatment:,} people offered the intervention engaged with it. The main "
+            "results compare everyone offered it with everyone not (intention to treat), which is what a service "
+            "that offers it can expect. The effect among those who engaged assumes that being offered it did nothing "
+            "for those who never engaged; it is larger by design and rests on that assumption."
+        ),
+        table_html(table),
+    )
+
+
+def _limitations(report: TrialReport) -> str:
+    items = "".join(f"<li><strong>{_escape(head)}</strong> {_escape(text)}</li>" for head, text in limitations(report))
+    return _section("limitations", "Limitations", f'<ul class="limitations">{items}</ul>')
+
+
+def _appendix(report: TrialReport) -> str:
+    settings = report.settings
+    settings_table = PeopleTable(
+        pd.DataFrame(
+            [
+                (
+                    "Records folder",
+                    settings.records.name if hasattr(settings.records, "name") else str(settings.records),
+                ),
+                ("Allocation file", getattr(settings.allocation, "name", str(settings.allocation))),
+                ("Screening funnel", getattr(settings.funnel, "name", "re-screened on the randomisation date")),
+                ("Follow-up", f"{settings.follow_up_months} months from each person's randomisation"),
+                (
+                    "Harm weights",
+                    getattr(settings.harm_weights, "name", harm.ILLUSTRATIVE_LABEL),
+                ),
+                ("Primary outcome", outcome_label(settings.primary)),
+                ("Resampling seed", str(settings.seed)),
+                ("Randomisation re-draws", f"{settings.permutations:,}"),
+                ("Bootstrap resamples", f"{settings.resamples:,}"),
+                ("Re-draws for the sensitivity analysis's Poisson model", f"{settings.sensitivity_permutations:,}"),
+            ],
+            columns=["Setting", "Value"],
+        ),
+        "Table A1. Settings used to make this report.",
+        numeric_from=2,
+    )
+    seal = seal_for_people(report.seal, report.seal_unchanged, "Table A2. The allocation's seal.")
+    summary = _records_table(report)
+    methods = methods_for_people(
+        report.methods,
+        "Table A4. Sensitivity analysis: every outcome by each of the kit's methods, all ages. Each interval "
+        "belongs to its own method's test. The primary analysis is the ratio of means; where the methods "
+        "disagree, that pre-specified analysis stands, and the disagreement is a reason for caution.",
+    )
+    versions = PeopleTable(
+        report.versions.rename(columns={"package": "Software", "version": "Version"}),
+        "Table A5. Software used.",
+        numeric_from=2,
+    )
+    return _section(
+        "appendix",
+        "Appendix",
+        "<h3>Settings</h3>",
+        table_html(settings_table),
+        "<h3>The allocation's seal</h3>",
+        table_html(seal),
+        "<h3>The records</h3>",
+        table_html(summary),
+        "<h3>Sensitivity analysis</h3>",
+        table_html(methods),
+        "<h3>Software</h3>",
+        table_html(versions),
+        css="appendix",
+    )
+
+
+def _records_table(report: TrialReport) -> PeopleTable:
+    from .records import summarise
+
+    summary = summarise(report.records)
+    by_group = summary.events_by_group.reset_index()
+    by_group.columns = ["Offence group", *[f"Events as {c}" for c in by_group.columns[1:]]]
+    by_group = by_group.astype({c: "object" for c in by_group.columns[1:]})
+    for column in by_group.columns[1:]:
+        by_group[column] = by_group[column].map(lambda n: f"{int(n):,}")
+    dates = f"{summary.first_offence:%Y-%m-%d} to {summary.last_offence:%Y-%m-%d}" if summary.first_offence else "none"
+    table = PeopleTable(
+        by_group,
+        f"Table A3. The records: {summary.persons:,} people and {summary.events:,} events dated {dates}; "
+        f"{100 * summary.police_initiated_share:.1f}% of events police-initiated, "
+        f"{100 * summary.knife_share:.1f}% involving a knife.",
+    )
+    return table
+
+
+def report_to_html(report: TrialReport) -> str:
+    """The whole report as one HTML page (text)."""
+    from . import __version__
+
+    summary = _section("summary", "Summary", f'<p class="summary">{_escape(summary_text(report))}</p>')
+    body = "\n".join(
+        [
+            _title_block(report),
+            summary,
+            _intervention(report),
+            _flow(report),
+            _baseline(report),
+            _primary(report),
+            _secondary(report),
+            _subgroups(report),
+            _engagement(report),
+            _limitations(report),
+            _appendix(report),
+        ]
+    )
+    template = Template(resources.files("fdkit").joinpath("templates/report.html").read_text(encoding="utf-8"))
+    return template.substitute(title=_escape(_TITLE), body=body, version=_escape(__version__))

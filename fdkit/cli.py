@@ -609,7 +609,11 @@ def _run_report(args) -> int:
 
     from . import outcomes, randomise, report
     from .records import load_records, read_table
+    from .report_html import report_to_html
 
+    if args.primary not in outcomes.OUTCOME_NAMES:
+        choices = ", ".join(outcomes.OUTCOME_NAMES)
+        raise SystemExit(_usage(args, f"unknown primary outcome {args.primary!r}; choose one of {choices}"))
     outputs = _analysis_guard(args, args.funnel)
     outputs.claim(args.out)
     pdf = None
@@ -652,7 +656,7 @@ def _run_report(args) -> int:
         def progress(message):
             print(f"fdkit report: {message} ...", file=sys.stderr, flush=True)
 
-    html = report.report_to_html(report.build_report(settings, progress=progress, records=records))
+    html = report_to_html(report.build_report(settings, progress=progress, records=records))
     if not checked.sealed:
         html = _stamp_unsealed(html, checked)
     outputs.write_text(html, args.out)

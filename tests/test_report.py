@@ -186,20 +186,10 @@ def test_another_primary_outcome_rewrites_the_summary(trial):
 
 
 def test_an_unknown_primary_outcome_is_refused_by_name(tmp_path, capsys):
-    code = main(
-        [
-            "report",
-            "--records",
-            str(SHIPPED),
-            "--allocation",
-            str(SHIPPED / "allocation.csv"),
-            "--primary",
-            "harm",
-            "--out",
-            str(tmp_path / "r.html"),
-        ]
-    )
-    assert code == 1
+    args = ["report", "--records", str(SHIPPED), "--allocation", str(SHIPPED / "allocation.csv")]
+    with pytest.raises(SystemExit) as stop:  # a usage error: the option names no outcome
+        main([*args, "--primary", "harm", "--out", str(tmp_path / "r.html")])
+    assert stop.value.code == 2
     assert "unknown primary outcome 'harm'" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
 

@@ -60,8 +60,8 @@ def test_student_copies_still_run(workshop, name):
 
 
 def test_the_command_refuses_a_non_empty_folder(workshop, capsys):
-    assert main(["workshop", "--out", str(workshop)]) == 1
-    assert "not empty" in capsys.readouterr().err
+    assert main(["workshop", "--out", str(workshop)]) == 2  # the output guard: a usage error
+    assert "already holds files" in capsys.readouterr().err
 
 
 def words(text):

@@ -12,11 +12,10 @@ trap 'rm -rf "$WORK"' EXIT
 
 "$PYTHON" -m venv "$WORK/venv"
 "$WORK/venv/bin/python" -m pip install --quiet --upgrade pip
-# Build from a copy of the tracked files, so the build leaves nothing in the checkout.
-mkdir "$WORK/src"
-git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$WORK/src"
-"$WORK/venv/bin/python" -m pip install --quiet -c constraints.txt "$WORK/src"
-rm -rf "$WORK/src"
+# `pip install .` as a user would, from the checkout: the version comes from its git history
+# (setuptools-scm). The build's scratch folder is removed afterwards.
+"$WORK/venv/bin/python" -m pip install --quiet -c constraints.txt "$CHECKOUT"
+rm -rf "$CHECKOUT/build"
 FDKIT="$WORK/venv/bin/fdkit"
 
 mkdir "$WORK/elsewhere"

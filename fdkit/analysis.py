@@ -28,7 +28,7 @@ diagnosis and the command line alike):
     passes 100%. Relies on means being near-normal: doubtful for crime harm at ~150 people.
 ``mann_whitney``
     The Mann-Whitney U test: are treated outcomes stochastically smaller? It tests a shift in
-    distribution, not the ratio of means, so it gives no interval here.
+    distribution, not the ratio of means, so it gives no % estimate and no interval here.
 ``poisson_robust``
     A Poisson quasi-likelihood model, ``outcome ~ arm + stratum + log(1 + baseline)``; the
     % reduction is ``100 * (1 - exp(b_arm))``, adjusted for stratum and baseline. Its p-value
@@ -88,6 +88,8 @@ __all__ = [
     "ratio_of_means_core",
     "results_table",
     "score_test_p",
+    "ShuffledDifferences",
+    "shuffled_differences",
     "stream",
     "studentised_p_values",
     "subgroup_frame",
@@ -323,6 +325,69 @@ def _pct_bounds(grid: tuple[float, float, str]) -> tuple[float, float, str]:
         100.0 if high == np.inf else high / _GRID_PER_POINT,
         note,
     )
+
+
+# ------------------------------------------------ the shuffle, by hand (for teaching)
+
+
+@dataclass(frozen=True)
+class ShuffledDifferences:
+    """The observed difference in means beside the differences that shuffled labels give.
+
+    Attributes
+    ----------
+    observed : float
+        Treated mean minus control mean, as randomised.
+    shuffled : numpy.ndarray
+        The same difference after each re-shuffle of the labels within strata.
+    p_value : float
+        Two-sided: ``(1 + number of |shuffled| >= |observed|) / (1 + shuffles)``.
+    """
+
+    observed: float
+    shuffled: np.ndarray
+    p_value: float
+
+
+def shuffled_differences(
+    frame: pd.DataFrame, outcome: str, *, shuffles: int = 1000, seed: int = 0
+) -> ShuffledDifferences:
+    """Shuffle the treatment labels within each stratum, ``shuffles`` times, and recompute the difference.
+
+    The randomisation test written out as a loop a learner can read: if the intervention did
+    nothing, each person's outcome would have been the same whichever arm the draw put them in,
+    so re-drawing the labels the way the trial drew them (same number treated in each stratum)
+    shows the differences chance alone produces. The kit's own test
+    (:func:`ratio_of_means`) does the same with a studentised statistic and within wave x stratum.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The outcome frame of :func:`fdkit.outcomes.build_frame` (``person_id``, ``arm``, ``stratum``).
+    outcome : str
+        The outcome column.
+    shuffles : int
+        How many times to re-draw the labels.
+    seed : int
+        Seed of the random stream; rows are sorted by ``person_id`` first, so row order does not matter.
+
+    Returns
+    -------
+    ShuffledDifferences
+    """
+    frame = subgroup_frame(frame)
+    y, treated, strata = _arrays(frame, outcome)
+    rng = stream(seed, "shuffle", outcome)
+    observed = y[treated].mean() - y[~treated].mean()
+    shuffled = np.empty(shuffles)
+    for draw in range(shuffles):
+        labels = treated.copy()
+        for stratum in np.unique(strata):
+            members = np.flatnonzero(strata == stratum)
+            labels[members] = rng.permutation(treated[members])
+        shuffled[draw] = y[labels].mean() - y[~labels].mean()
+    extreme = np.sum(np.abs(shuffled) >= abs(observed) - 1e-12)
+    return ShuffledDifferences(float(observed), shuffled, float((1 + extreme) / (1 + shuffles)))
 
 
 # ------------------------------------------------ the vectorised ratio-of-means core
@@ -702,7 +767,7 @@ def welch_t(frame: pd.DataFrame, outcome: str, subgroup: str = "all", *, alpha: 
 
 
 def mann_whitney(frame: pd.DataFrame, outcome: str, subgroup: str = "all") -> Effect:
-    """Mann-Whitney U test (two-sided); no interval for the ratio of means."""
+    """Mann-Whitney U test (two-sided); no % estimate and no interval: it does not test the ratio of means."""
     from scipy import stats
 
     part = subgroup_frame(frame, subgroup)
@@ -720,7 +785,10 @@ def mann_whitney(frame: pd.DataFrame, outcome: str, subgroup: str = "all") -> Ef
         int((~treated).sum()),
         mean_t,
         mean_c,
-        float(pct(_ratio(mean_t, mean_c))),
+        # No % estimate: the test compares whole distributions (are treated outcomes stochastically
+        # smaller?), not means, so printing the ratio of means beside its p-value would pair a test
+        # with an estimate it never tested.
+        float("nan"),
         p_value=p_value,
         note=note,
         interval="none (tests a shift, not the ratio)",

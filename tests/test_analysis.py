@@ -344,3 +344,36 @@ def test_cace_is_significant_exactly_when_the_itt_is():
     effect = analysis.cace(frame, "knife_suspect", seed=4)
     assert effect.p_value == itt.p_value
     assert (effect.ci_low > 0) == (itt.p_value < 0.05)
+
+
+# ---------------------------------------------------------------------- the shuffle by hand (notebook 06)
+
+
+def test_shuffled_differences_converge_on_the_exact_enumeration():
+    frame = small_frame(seed=3, n=(2, 3, 2, 3))  # C(5,2)^2 = 100 possible assignments
+    y = frame["knife_suspect"].to_numpy()
+    treated = (frame["arm"] == "treatment").to_numpy()
+    first, second = np.flatnonzero(frame["stratum"] == "11-17"), np.flatnonzero(frame["stratum"] == "18-25")
+    differences = []
+    for a in itertools.combinations(first, 2):
+        for b in itertools.combinations(second, 2):
+            labels = np.zeros(len(y), bool)
+            labels[list(a + b)] = True
+            differences.append(y[labels].mean() - y[~labels].mean())
+    differences = np.array(differences)
+    observed = y[treated].mean() - y[~treated].mean()
+    exact = np.mean(np.abs(differences) >= abs(observed) - 1e-12)
+    result = analysis.shuffled_differences(frame, "knife_suspect", shuffles=20_000, seed=5)
+    assert result.observed == pytest.approx(observed)
+    # Monte Carlo SE of a proportion from 20,000 draws is at most 0.0036; allow 4 SE.
+    assert result.p_value == pytest.approx(exact, abs=4 * np.sqrt(exact * (1 - exact) / 20_000) + 1e-4)
+    # Every shuffle is one of the design's assignments: each value is among the enumerated differences.
+    assert np.isin(np.round(result.shuffled, 9), np.round(differences, 9)).all()
+
+
+def test_shuffled_differences_do_not_depend_on_row_order():
+    frame = small_frame(seed=1)
+    one = analysis.shuffled_differences(frame, "knife_suspect", shuffles=200, seed=7)
+    other = analysis.shuffled_differences(frame.sample(frac=1, random_state=4), "knife_suspect", shuffles=200, seed=7)
+    np.testing.assert_array_equal(one.shuffled, other.shuffled)
+    assert one.p_value == other.p_value

@@ -27,7 +27,7 @@ test: $(STAMP)
 
 # The quick loop while you work: everything but the tests marked slow (simulations, notebooks, servers).
 check: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" tests
+	$(BIN)/python -m pytest -m "not slow" tests fdkit tools
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,bench]"

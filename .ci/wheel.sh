@@ -54,7 +54,7 @@ PY
 grep -q 'id="summary"' report.html
 
 "$FDKIT" workshop --out workshop
-test -f workshop/student/09_trial_report.ipynb
+test -f workshop/student/10_trial_report.ipynb
 test -f workshop/trainer/00_start_here.ipynb
 test -f workshop/synthetic/events.csv
 echo "wheel check passed: synth, report and workshop work outside the checkout"

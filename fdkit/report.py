@@ -9,7 +9,7 @@ report as one self-contained HTML file (every figure embedded, no scripts, nothi
 laid out after CONSORT 2010 for readers who are not statisticians, and :func:`write_pdf`
 prints it to an A4 PDF with headless Chromium where it is installed.
 
-``notebooks/09_trial_report.ipynb`` is the teaching view of the same functions: how to read
+``notebooks/10_trial_report.ipynb`` is the teaching view of the same functions: how to read
 and write a trial report.
 """
 

@@ -53,5 +53,6 @@ def test_student_copies_still_run(workshop, name):
 
 
 def test_the_command_refuses_a_non_empty_folder(workshop, capsys):
-    assert main(["workshop", "--out", str(workshop)]) == 1
-    assert "not empty" in capsys.readouterr().err
+    # An output the kit will not write over is a usage error (exit 2), as for every command.
+    assert main(["workshop", "--out", str(workshop)]) == 2
+    assert "already holds files" in capsys.readouterr().err

@@ -66,6 +66,10 @@ def test_the_trial_rule_finds_a_cohort_of_the_trial_size():
     assert bands["11-17"] >= 20 and bands["18-25"] >= 25
 
 
-def test_writing_over_existing_records_needs_force(regenerated, capsys):
-    assert main(["synth", "--out", str(regenerated)]) == 1
-    assert "already holds records" in capsys.readouterr().err
+def test_writing_over_a_trial_folder_is_refused_even_with_force(regenerated, capsys):
+    # The folder holds a sealed allocation, which is never replaced (exit 2, a usage error).
+    before = (regenerated / "allocation.csv").read_bytes()
+    assert main(["synth", "--out", str(regenerated)]) == 2
+    assert main(["synth", "--out", str(regenerated), "--force"]) == 2
+    assert "sealed allocation" in capsys.readouterr().err
+    assert (regenerated / "allocation.csv").read_bytes() == before

@@ -4,6 +4,7 @@ Run it as a script for a one-line verdict per case (exit 0 only if every case pa
 
     .venv/bin/python tests/hostile/suite.py            # all cases
     .venv/bin/python tests/hostile/suite.py formula    # the cases whose name contains "formula"
+    .venv/bin/python tests/hostile/suite.py --quick    # leave out the cases that run a whole analysis
 
 ``tests/test_hostile.py`` runs the same cases under pytest, so ``make test`` covers them.
 
@@ -29,6 +30,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
@@ -556,7 +558,7 @@ def _(t):
 
 @case("analyse onto a full disk", 1, "No space left", patch=fails_write, check=absent("results.csv"))
 def _(t):
-    return analyse(t)
+    return analyse(t, "--frame-out", str(t / "frame.csv"))  # the frame is written first: no long analysis
 
 
 @case(
@@ -593,7 +595,9 @@ def _(t):
     return screen(t, t / "e.csv", "--funnel-out", str(t / "f.csv"))
 
 
-@case("synth killed mid-write leaves no folder", 130, "interrupted", patch=interrupted_csv, check=absent("s"))
+@case(
+    "synth killed mid-write leaves no folder", 130, "interrupted", patch=interrupted_csv, check=absent("s"), slow=True
+)
 def _(t):
     return ["synth", "--out", str(t / "s")]
 
@@ -643,6 +647,7 @@ def _(t):
     "UNSEALED ALLOCATION",
     may_change=("results.csv", "frame.csv"),
     check=unsealed_outputs,
+    slow=True,
 )
 def _(t):
     return analyse(t, "--unsealed", "--frame-out", str(t / "frame.csv"), allocation=trial(t, move_to_treatment(10)))
@@ -653,6 +658,7 @@ def _(t):
     0,
     "no separate estimate for 11-17",
     may_change=("results.csv",),
+    slow=True,
 )
 def _(t):
     def all_control_under_18(text):
@@ -677,6 +683,7 @@ def _(t):
     "UNSEALED ALLOCATION",
     may_change=("results.csv",),
     check=unsealed_outputs,
+    slow=True,
 )
 def _(t):
     return analyse(t, "--unsealed", allocation=trial(t, seal=False))
@@ -778,7 +785,7 @@ def _(t):
     return ["verify", "--eligible", str(t / "eligible.csv"), str(trial(t, edit_seal=lambda r: {}))]
 
 
-@case("a sealed, untouched allocation is analysed", 0, "ratio of means", may_change=("results.csv",))
+@case("a sealed, untouched allocation is analysed", 0, "ratio of means", may_change=("results.csv",), slow=True)
 def _(t):
     return analyse(t)
 
@@ -1237,10 +1244,11 @@ class Verdict:
     ok: bool
     detail: str
     skipped: bool = False
+    seconds: float = 0.0
 
     def __str__(self) -> str:
         label = "SKIP" if self.skipped else ("PASS" if self.ok else "FAIL")
-        return f"{label}  {self.name}: {self.detail}"
+        return f"{label}  {self.name} ({self.seconds:.1f} s): {self.detail}"
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -1257,6 +1265,7 @@ def run_case(item: Case, base: Path | None = None) -> Verdict:
 
     if item.skip:
         return Verdict(item.name, True, item.skip, skipped=True)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=base) as folder:
         root = Path(folder)
         previous = Path.cwd()
@@ -1297,9 +1306,10 @@ def run_case(item: Case, base: Path | None = None) -> Verdict:
         finally:
             os.chdir(previous)
     first_line = next((line for line in output.splitlines() if line.strip()), "")[:110]
+    seconds = time.perf_counter() - started
     if problems:
-        return Verdict(item.name, False, "; ".join(problems) + f" | {first_line}")
-    return Verdict(item.name, True, f"exit {code}: {first_line}")
+        return Verdict(item.name, False, "; ".join(problems) + f" | {first_line}", seconds=seconds)
+    return Verdict(item.name, True, f"exit {code}: {first_line}", seconds=seconds)
 
 
 def _formula_cells(root: Path, written: list[str]) -> list[str]:
@@ -1324,9 +1334,15 @@ def shipped_fingerprint() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the cases (those whose name contains any argument), print verdicts, return 0 if all pass."""
-    wanted = argv if argv is not None else sys.argv[1:]
+    """Run the cases (those whose name contains any argument), print verdicts, return 0 if all pass.
+
+    ``--quick`` leaves out the cases marked slow (those that run a whole analysis or synth).
+    """
+    wanted = list(argv if argv is not None else sys.argv[1:])
+    quick = "--quick" in wanted
+    wanted = [w for w in wanted if w != "--quick"]
     chosen = [c for c in CASES if not wanted or any(w.lower() in c.name.lower() for w in wanted)]
+    chosen = [c for c in chosen if not (quick and c.slow)]
     shipped = shipped_fingerprint()
     verdicts = []
     for item in chosen:

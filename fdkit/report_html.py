@@ -18,7 +18,7 @@ from string import Template
 
 import pandas as pd
 
-from . import harm
+from . import harm, offences
 from .consort import describe_consort, plot_consort
 from .outcomes import OUTCOME_NAMES
 from .report import TrialReport, describe_forest, limitations, plot_forest, summary_text, today
@@ -349,6 +349,7 @@ def _appendix(report: TrialReport) -> str:
                     "Harm weights",
                     getattr(settings.harm_weights, "name", harm.ILLUSTRATIVE_LABEL),
                 ),
+                ("Offence lookup", offences.describe_lookup(report.records.lookup)),
                 ("Primary outcome", outcome_label(settings.primary)),
                 ("Resampling seed", str(settings.seed)),
                 ("Randomisation re-draws", f"{settings.permutations:,}"),

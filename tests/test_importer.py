@@ -296,16 +296,18 @@ def test_a_unit_lookup_drives_screening_and_outcomes(tmp_path):
 
 
 def test_the_report_reads_the_records_with_the_lookup_given(tmp_path):
-    """report --lookup: the notebook reads a view of the records folder with the lookup inside."""
-    from fdkit.cli import _with_lookup
+    """report --lookup: the report is built from records read with the unit's lookup, and names it."""
+    import html
+
+    from fdkit import report
+    from fdkit.report_html import report_to_html
 
     lookup = offences.read_lookup(_unit_lookup(tmp_path / "our_offences.csv"))
     records = load_records(REPO / "synthetic", lookup=lookup)
-    view = _with_lookup(REPO / "synthetic", records, tmp_path)
-    assert view.name == "synthetic"
-    seen = load_records(view)
-    assert offences.describe_lookup(seen.lookup) == offences.describe_lookup(lookup)
-    assert seen.events.equals(records.events)
+    settings = report.ReportSettings(REPO / "synthetic", REPO / "synthetic" / "allocation.csv", permutations=200)
+    built = report.build_report(settings, records=records)
+    assert offences.describe_lookup(built.records.lookup) == offences.describe_lookup(lookup)
+    assert html.escape(offences.describe_lookup(lookup)) in report_to_html(built)
 
 
 def test_a_lookup_without_a_flag_is_refused(tmp_path):

@@ -47,6 +47,17 @@ from ._dates import add_months
 from .randomise import Allocation
 from .records import FdkitDataError, Problem, Records
 
+__all__ = [
+    "OUTCOMES",
+    "OUTCOME_NAMES",
+    "Outcome",
+    "PUBLISHED_UNDER_18",
+    "SENSITIVITY_OUTCOMES",
+    "build_frame",
+    "event_values",
+    "get",
+]
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "ARM_COLOURS",
+    "PALETTE",
+    "use_theme",
+]
+
 #: Colours for the two arms, used wherever treatment and control are compared.
 ARM_COLOURS = {"treatment": "#1b7f79", "control": "#9a9a9a"}
 #: A colour-blind-safe cycle for everything else (Okabe-Ito).

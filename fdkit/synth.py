@@ -55,6 +55,26 @@ from . import offences
 from ._dates import add_months
 from .records import Records, write_records
 
+__all__ = [
+    "BurstModel",
+    "DICTIONARY_FILE",
+    "Effects",
+    "FollowUp",
+    "MANIFEST_FILE",
+    "OffendingModel",
+    "SCENARIO_FILE",
+    "Scenario",
+    "ScenarioError",
+    "SyntheticRecords",
+    "VictimisationModel",
+    "WrittenFolder",
+    "follow_up",
+    "generate",
+    "keep_chances",
+    "load_scenario",
+    "write_synthetic",
+]
+
 SCENARIO_FILE = "scenario.toml"
 MANIFEST_FILE = "manifest.json"
 DICTIONARY_FILE = "data_dictionary.csv"

@@ -22,6 +22,14 @@ from .eligibility import age_on
 from .randomise import Allocation
 from .records import Records
 
+__all__ = [
+    "CHARACTERISTICS",
+    "balance_table",
+    "baseline_frame",
+    "plot_balance",
+    "smd",
+]
+
 #: Baseline characteristics: column of the frame, label, and whether it is yes/no.
 CHARACTERISTICS = (
     ("age", "age (years)", False),

@@ -19,6 +19,11 @@ from pathlib import Path
 
 from .records import FdkitDataError, Problem
 
+__all__ = [
+    "build_parser",
+    "main",
+]
+
 EPILOG = """\
 examples:
   fdkit synth --out my_records          write the kit's synthetic police records

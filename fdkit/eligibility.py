@@ -44,6 +44,17 @@ from ._dates import add_months
 from ._text import isin
 from .records import Records
 
+__all__ = [
+    "EXCLUSION_REASONS",
+    "EligibilityRule",
+    "Screening",
+    "age_band",
+    "age_on",
+    "read_eligible",
+    "screen",
+    "write_eligible",
+]
+
 #: Offence flags a rule's offence sets may name (see :func:`fdkit.offences.classify`).
 OFFENCE_FLAGS = ("knife_involved", "violent", "sexual")
 

@@ -38,6 +38,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -104,9 +105,10 @@ def _ids_sha256(path: Path) -> str | None:
             ids = [row.get("person_id") for row in csv.DictReader(handle)]
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    if not ids or None in ids:
+    present = [i for i in ids if i is not None]
+    if not present or len(present) < len(ids):
         return None
-    return ids_sha256([i.strip() for i in ids])
+    return ids_sha256([i.strip() for i in present])
 
 
 def formula_cells(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -125,7 +127,7 @@ def formula_cells(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return found
 
 
-def atomic_write(path: str | Path, write: Callable[[object], None], *, binary: bool = False) -> Path:
+def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], *, binary: bool = False) -> Path:
     """Write a file atomically: a temporary file in the same folder, flush, fsync, rename.
 
     Parameters
@@ -160,8 +162,10 @@ def atomic_write(path: str | Path, write: Callable[[object], None], *, binary: b
         raise OutputFailed(error.errno, f"cannot write in {path.parent}: {error.strerror}") from None
     try:
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes files private; give the usual permissions
-        mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
-        with os.fdopen(descriptor, **mode) as handle:
+        handle: IO[Any] = (
+            os.fdopen(descriptor, "wb") if binary else os.fdopen(descriptor, "w", encoding="utf-8", newline="")
+        )
+        with handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -216,6 +220,12 @@ class OutputGuard:
         self._claimed: dict[Path, str] = {}
 
     # -- deciding -------------------------------------------------------------------------
+
+    @overload
+    def claim(self, path: str | Path, *, replaceable: bool = True, new_seal: bool = False) -> Path: ...
+
+    @overload
+    def claim(self, path: None, *, replaceable: bool = True, new_seal: bool = False) -> None: ...
 
     def claim(self, path: str | Path | None, *, replaceable: bool = True, new_seal: bool = False) -> Path | None:
         """Check that ``path`` may be written by this command and reserve it.

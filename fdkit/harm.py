@@ -157,7 +157,7 @@ def read_weights(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     frame = read_table(path, required=WEIGHT_COLUMNS)  # a file that cannot be read stops here
-    problems = []
+    problems: list[Problem] = []
     try:
         read_table(path, required=WEIGHT_COLUMNS, unique=("offence_code",), not_blank=WEIGHT_COLUMNS)
     except FdkitDataError as error:  # blanks and repeated codes, already at file lines

@@ -302,7 +302,7 @@ def _value_groups(value, targets, key, name, problems) -> dict[str, str]:
         problems.append(
             Problem(name, f"[values] {key} may only map to {', '.join(targets)}; got {', '.join(sorted(unknown))}")
         )
-    groups = {}
+    groups: dict[str, str] = {}
     for target, listed in value.items():
         for item in _value_list(listed, f"{key}.{target}", name, problems):
             if groups.get(item, target) != target:
@@ -952,11 +952,13 @@ def merge_extracts(extracts: Sequence[Records], names: Sequence[str] | None = No
     if len(set(lookups)) > 1:
         raise FdkitDataError([Problem(None, f"the extracts use different offence lookups: {', '.join(lookups)}")])
     conflicts, summary = [], []
-    events = persons = engagement = None
+    events: pd.DataFrame | None = None
+    persons: pd.DataFrame | None = None
+    engagement: pd.DataFrame | None = None
     for number, (extract, name) in enumerate(zip(extracts, names)):
         start, end = _coverage_of(extract)
         new, missing = len(extract.events), 0
-        if events is None:
+        if events is None or persons is None:
             events, persons, engagement = extract.events, extract.persons[list(PERSON_COLUMNS)], extract.engagement
         else:
             key = ["crime_id", "person_id", "role"]
@@ -993,6 +995,7 @@ def merge_extracts(extracts: Sequence[Records], names: Sequence[str] | None = No
                 "missing_events": missing,
             }
         )
+    assert events is not None and persons is not None  # set by the first of at least two extracts
     events = events.sort_values(["offence_date", "crime_id", "person_id", "role"], ignore_index=True)
     persons = persons.sort_values("person_id", ignore_index=True)
     if engagement is not None:

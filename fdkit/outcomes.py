@@ -47,6 +47,17 @@ from ._dates import add_months
 from .randomise import Allocation
 from .records import FdkitDataError, Problem, Records
 
+__all__ = [
+    "OUTCOMES",
+    "OUTCOME_NAMES",
+    "Outcome",
+    "PUBLISHED_UNDER_18",
+    "SENSITIVITY_OUTCOMES",
+    "build_frame",
+    "event_values",
+    "get",
+]
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -246,8 +257,8 @@ def build_frame(
     values.index = windows.index
     values["person_id"], values["period"] = windows["person_id"].to_numpy(), period
     frame = people[["person_id", "arm", "stratum", "wave", "randomised_on"]].set_index("person_id")
-    for period, suffix in (("baseline", "_baseline"), ("follow_up", "")):
-        in_period = values[values["period"] == period]
+    for period_name, suffix in (("baseline", "_baseline"), ("follow_up", "")):
+        in_period = values[values["period"] == period_name]
         totals = in_period.groupby("person_id")[list(OUTCOME_NAMES)].sum().reindex(frame.index, fill_value=0.0)
         for outcome in OUTCOME_NAMES:
             frame[outcome + suffix] = totals[outcome].astype(float)

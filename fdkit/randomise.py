@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -224,7 +225,7 @@ def allocate(
             "randomised_on": pd.Timestamp(day),
         }
     ).astype({"person_id": "str", "stratum": "str", "arm": "str"})
-    waves = (wave,)
+    waves: tuple[Wave, ...] = (wave,)
     if previous is not None:
         table = pd.concat([previous.table, table], ignore_index=True)
         waves = (*previous.waves, wave)
@@ -257,7 +258,7 @@ def _eligible_people(eligible: pd.DataFrame, strata: str | None) -> pd.DataFrame
 def _draw(people: pd.DataFrame, wave: Wave) -> np.ndarray:
     """Treatment indicator for each (sorted) person."""
     if wave.method == "simple":
-        if not 0.0 <= wave.probability <= 1.0:
+        if wave.probability is None or not 0.0 <= wave.probability <= 1.0:
             raise ValueError(f"probability must lie between 0 and 1; got {wave.probability}")
         return _stream(wave.seed, wave.wave).random(len(people)) < wave.probability
     if wave.method == "complete":
@@ -269,6 +270,7 @@ def _draw(people: pd.DataFrame, wave: Wave) -> np.ndarray:
         return declared.conduct(seed=wave.seed, wave=wave.wave, named_streams=False)
     sizes = people["stratum"].value_counts()
     _check_capacities(sizes, wave.capacities, wave.strata)
+    assert wave.capacities is not None  # _check_capacities raised otherwise
     declared = AssignmentDesign.declare(people["stratum"].to_numpy(dtype=str), wave.capacities)
     return declared.conduct(seed=wave.seed, wave=wave.wave)
 
@@ -304,7 +306,7 @@ class AssignmentDesign:
     n_treated: np.ndarray
 
     @classmethod
-    def declare(cls, strata, capacities: Mapping[str, int], waves=None) -> AssignmentDesign:
+    def declare(cls, strata, capacities: Mapping[Any, int], waves=None) -> AssignmentDesign:
         """Declare a design from each person's stratum (and wave) and treated places per block.
 
         Parameters
@@ -620,6 +622,8 @@ def verify(path: str | Path, eligible: pd.DataFrame | Sequence[pd.DataFrame]) ->
                 f"({redone.waves[-1].eligible_count} people to randomise, "
                 f"{wave.eligible_count} sealed)"
             )
+    if redone is None:
+        raise ValueError(f"{path.name}: its seal records no waves to re-derive")
     mismatches.extend(_differences(redone.table, allocation.table))
     return Verification(not mismatches, tuple(mismatches))
 
@@ -654,7 +658,7 @@ def _differences(expected: pd.DataFrame, found: pd.DataFrame, shown: int = 10) -
 
 UNSEALED = "UNSEALED ALLOCATION"
 
-_SEAL_TYPES = {
+_SEAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "wave": int,
     "method": str,
     "seed": int,

@@ -425,18 +425,25 @@ def _date_problems(name, column, text, kinds, dayfirst) -> list[Problem]:
 
 def at_file_lines(problems: list[Problem], folder: Path) -> list[Problem]:
     """Turn the row positions of problems found in files into the files' line numbers."""
-    wanted = defaultdict(set)
+    wanted: defaultdict[str, set[int]] = defaultdict(set)
     for problem in problems:
         if problem.unit == "row":
-            wanted[problem.file].update(problem.lines)
+            wanted[_file_of(problem)].update(problem.lines)
     line_of = {name: _file_lines(folder / name, rows) for name, rows in wanted.items()}
     located = []
     for problem in problems:
         if problem.unit == "row":
-            lines = tuple(map(line_of[problem.file].get, problem.lines))
+            lines = tuple(line_of[_file_of(problem)][row] for row in problem.lines)
             problem = replace(problem, lines=lines, unit="line")
         located.append(problem)
     return located
+
+
+def _file_of(problem: Problem) -> str:
+    """The file a problem at row positions is in; every such problem names its file."""
+    if problem.file is None:
+        raise ValueError(f"a problem at row positions names no file: {problem.message}")
+    return problem.file
 
 
 def _file_lines(path: Path, rows: set[int]) -> dict[int, int]:
@@ -613,7 +620,8 @@ def load_records(
         what = "a file, not a folder" if folder.exists() else "folder not found"
         raise FdkitDataError([Problem(None, what)], source=folder)
     lookup = _folder_lookup(folder, lookup)
-    frames, problems = {}, []
+    frames: dict[str, pd.DataFrame | None] = {}
+    problems: list[Problem] = []
     for table in _TABLES:
         path = folder / f"{table.name}.csv"
         if table is _ENGAGEMENT and not path.exists():
@@ -630,9 +638,11 @@ def load_records(
     if problems:
         located = at_file_lines(_by_file(problems, suffix=".csv"), folder)
         raise FdkitDataError(located, source=folder)
-    persons = frames["persons"]
+    persons, events = frames["persons"], frames["events"]
+    # a required file that cannot be read at all is a problem, and problems were raised above
+    assert persons is not None and events is not None
     persons["sex"] = persons["sex"].mask(persons["sex"].eq(""))
-    return Records(persons, frames["events"], frames["engagement"], source=folder, lookup=lookup)
+    return Records(persons, events, frames["engagement"], source=folder, lookup=lookup)
 
 
 def _folder_lookup(folder: Path, given: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -685,7 +695,8 @@ def validate_frames(
         ``"row"``), not by file line.
     """
     given = {"persons": persons, "events": events, "engagement": engagement}
-    frames, problems = {}, []
+    frames: dict[str, pd.DataFrame | None] = {}
+    problems: list[Problem] = []
     for table in _TABLES:
         frame = given[table.name]
         structural = [] if frame is None else _dtype_problems(frame, table)
@@ -728,7 +739,7 @@ def _missing_dates(frame: pd.DataFrame | None, table: _Table) -> list[Problem]:
 
 
 def _by_file(problems: list[Problem], suffix: str) -> list[Problem]:
-    order = [table.name + suffix for table in _TABLES]
+    order: list[str | None] = [table.name + suffix for table in _TABLES]
     return sorted(problems, key=lambda problem: order.index(problem.file))
 
 

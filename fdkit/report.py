@@ -304,7 +304,7 @@ def build_report(
         headline[headline["subgroup"] == "all"],  # the primary method's rows, computed above
         analysis.results_table(frame, methods=others, subgroups=("all",), seed=settings.seed),
     ]
-    if slow_methods:
+    if pending is not None:  # there were slow methods to run in the background
         parts.append(pending.result())
     order = {name: i for i, name in enumerate(analysis.METHODS)}
     methods = pd.concat(parts, ignore_index=True)

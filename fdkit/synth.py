@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,26 @@ import pandas as pd
 from . import offences
 from ._dates import add_months
 from .records import Records, write_records
+
+__all__ = [
+    "BurstModel",
+    "DICTIONARY_FILE",
+    "Effects",
+    "FollowUp",
+    "MANIFEST_FILE",
+    "OffendingModel",
+    "SCENARIO_FILE",
+    "Scenario",
+    "ScenarioError",
+    "SyntheticRecords",
+    "VictimisationModel",
+    "WrittenFolder",
+    "follow_up",
+    "generate",
+    "keep_chances",
+    "load_scenario",
+    "write_synthetic",
+]
 
 SCENARIO_FILE = "scenario.toml"
 MANIFEST_FILE = "manifest.json"
@@ -407,7 +428,7 @@ def _whole_years(day: np.datetime64, dob: np.ndarray) -> np.ndarray:
     return months // 12
 
 
-def _day_of_month(days: np.ndarray) -> np.ndarray:
+def _day_of_month(days: np.ndarray | np.datetime64) -> np.ndarray:
     return (days - days.astype("datetime64[M]")).astype(int)
 
 
@@ -428,7 +449,7 @@ def _simulate_months(scenario, dob, traits, rng) -> dict:
     burst_began = np.where(in_burst, 0, -1)
     spells = []
     dob_days = dob.astype("datetime64[D]").astype(np.int64)
-    found = {"suspect": ([], []), "victim": ([], [])}
+    found: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {"suspect": ([], []), "victim": ([], [])}
     for t, month in enumerate(months):
         first_day = month.astype("datetime64[D]")
         age_at_start = _whole_years(first_day, dob)
@@ -463,7 +484,9 @@ def _simulate_months(scenario, dob, traits, rng) -> dict:
             when.append(np.full(int(counts[who].sum()), t, dtype=np.int32))
     still_in = np.flatnonzero(in_burst)
     spells.append(np.column_stack([still_in, burst_began[still_in], np.full(still_in.size, months.size)]))
-    result = {role: (np.concatenate(people), months[np.concatenate(when)]) for role, (people, when) in found.items()}
+    result: dict[str, Any] = {
+        role: (np.concatenate(people), months[np.concatenate(when)]) for role, (people, when) in found.items()
+    }
     result["burst_months"] = burst_months
     result["bursts"] = np.concatenate(spells)  # rows: person, first month index, month index after
     return result
@@ -893,9 +916,9 @@ def write_synthetic(
     )
     tables = {"persons.csv": records.persons, "events.csv": records.events, "engagement.csv": records.engagement}
     rows = {name: len(frame) for name, frame in tables.items() if frame is not None}
-    files = {}
+    files: dict[str, dict[str, str | int]] = {}
     for name in sorted(p.name for p in out.iterdir() if p.name != MANIFEST_FILE):
-        entry = {"sha256": _sha256(out / name)}
+        entry: dict[str, str | int] = {"sha256": _sha256(out / name)}
         if name in rows:
             entry["rows"] = rows[name]
         files[name] = entry

@@ -34,6 +34,14 @@ from .randomise import Allocation
 from .records import Records
 from .synth import Effects, Scenario, ScenarioError, follow_up, keep_chances
 
+__all__ = [
+    "SyntheticTrial",
+    "TrialDesign",
+    "draw_engagement",
+    "expected_reductions",
+    "run_trial",
+]
+
 
 @dataclass(frozen=True)
 class TrialDesign:

@@ -232,7 +232,7 @@ def make_workshop(
         if not overwrite:
             raise FileExistsError(f"{out}/ is not empty; choose another folder or pass --force")
         shutil.rmtree(out)
-    written = {"student": [], "trainer": []}
+    written: dict[str, list[Path]] = {"student": [], "trainer": []}
     for kind in written:
         (out / kind).mkdir(parents=True)
     for source in sources:

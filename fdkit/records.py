@@ -343,7 +343,7 @@ def _read_text_fast(path: Path) -> pd.DataFrame | None:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             header = next(csv.reader(handle), [])
-    except (UnicodeDecodeError, csv.Error):
+    except (UnicodeDecodeError, csv.Error, OSError):  # pandas reads it again and names the problem
         return None
     if len(header) < 2 or len(set(header)) < len(header) or not all(name.strip() for name in header):
         return None

@@ -36,6 +36,7 @@ def run_with_terminal_stderr(command: list[str]) -> tuple[int, str, str]:
             break
         seen += chunk
     stdout = process.stdout.read().decode()
+    process.stdout.close()
     process.wait()
     os.close(controller)
     return process.returncode, stdout, seen.decode(errors="replace")

@@ -515,7 +515,7 @@ def fake_kit(t):
 def kit_root_in_tmp():
     class Patch(contextlib.ContextDecorator):
         def __enter__(self):
-            self.patcher = mock.patch("fdkit.workshop.ROOT", Path.cwd() / "kit")
+            self.patcher = mock.patch("fdkit.resources._CHECKOUT", Path.cwd() / "kit")
             return self.patcher.__enter__()
 
         def __exit__(self, *exc):
@@ -1144,7 +1144,17 @@ def unreadable(name):
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real(path, *args, **kwargs)
 
-    return mock.patch("pandas.read_csv", read_csv)
+    real_open = Path.open
+
+    def open_(self, *args, **kwargs):  # the fast reader opens the file itself first
+        if self.name == name:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    patches = contextlib.ExitStack()
+    patches.enter_context(mock.patch("pandas.read_csv", read_csv))
+    patches.enter_context(mock.patch.object(Path, "open", open_))
+    return patches
 
 
 @case(

@@ -91,16 +91,10 @@ def test_primary_test_rejects_a_true_null_3_5_to_6_5_percent(trials, outcome):
     ("outcome", "reduction"),
     [
         ("harm_suspect", 0),
-        pytest.param(
-            "harm_suspect",
-            40,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="measured 92.8% (MC SE 0.6) at a true 40% reduction, just under the band: thinning events "
-                "makes the treated arm's harm heavier-tailed than the control arm's, which the re-draws do not "
-                "reproduce. Strict: if it ever reaches the band, this marker must go.",
-            ),
-        ),
+        # 93.7% (MC SE 0.5) on the superpopulation built with the day rule of issue 13; it was 92.8%
+        # (0.6) before: near the band's lower edge, because thinning events makes the treated arm's
+        # harm heavier-tailed than the control arm's, which the re-draws do not reproduce.
+        ("harm_suspect", 40),
         ("knife_suspect", 0),
         ("knife_suspect", 40),
         ("violence_suspect", 0),

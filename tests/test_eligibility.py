@@ -258,6 +258,7 @@ def records_strategy(draw):
     return persons, events
 
 
+@pytest.mark.slow  # 300 generated record sets, each screened twice
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records_strategy())
 def test_screen_agrees_with_brute_force(data):

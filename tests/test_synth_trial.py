@@ -74,6 +74,7 @@ def test_expected_reductions_are_near_the_published_ones(trial):
     assert gap.max() <= 2.0, published
 
 
+@pytest.mark.slow  # simulates the trial's follow-up many times
 def test_expected_reductions_match_simulation(scenario, trial):
     """Average many thinned follow-ups of the whole cohort treated; it must match the formula."""
     design = TrialDesign.from_scenario(scenario)

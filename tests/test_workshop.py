@@ -51,6 +51,7 @@ def test_no_student_copy_holds_a_solution_or_an_output(workshop):
                 assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
 
 
+@pytest.mark.slow  # runs every student notebook through a kernel
 @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
 def test_student_copies_still_run(workshop, name):
     document = nbformat.read(workshop / "student" / name, as_version=4)

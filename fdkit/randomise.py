@@ -513,6 +513,30 @@ def read_allocation(path: str | Path) -> Allocation:
         people) or its seal is missing or unreadable.
     """
     path = Path(path)
+    table = _allocation_table(path)
+    if problems := formula_problems(table, ("person_id", "stratum"), path.name):
+        raise FdkitDataError(at_file_lines(problems, path.parent), source=path)
+    seal = seal_path(path)
+    if not seal.is_file():
+        raise FdkitDataError(
+            [
+                Problem(
+                    seal.name, f"the seal of {path.name} is missing; an allocation without its seal cannot be verified"
+                )
+            ],
+            source=path,
+        )
+    try:
+        record = json.loads(seal.read_text(encoding="utf-8"))
+        waves_sealed = tuple(Wave(**w) for w in record["waves"])
+        _check_seal_types(waves_sealed)
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise FdkitDataError([Problem(seal.name, f"the seal is not readable ({error})")], source=seal) from None
+    return Allocation(table=table, waves=waves_sealed)
+
+
+def _allocation_table(path: Path) -> pd.DataFrame:
+    """An allocation file's rows, checked against the format, waves as integers, sorted by wave and person."""
     table = read_table(
         path,
         required=ALLOCATION_COLUMNS,
@@ -535,26 +559,8 @@ def read_allocation(path: str | Path) -> Allocation:
         )
         raise FdkitDataError(at_file_lines([problem], path.parent), source=path)
     table["wave"] = waves.astype("int64")
-    if problems := formula_problems(table, ("person_id", "stratum"), path.name):
-        raise FdkitDataError(at_file_lines(problems, path.parent), source=path)
-    seal = seal_path(path)
-    if not seal.is_file():
-        raise FdkitDataError(
-            [
-                Problem(
-                    seal.name, f"the seal of {path.name} is missing; an allocation without its seal cannot be verified"
-                )
-            ],
-            source=path,
-        )
-    try:
-        record = json.loads(seal.read_text(encoding="utf-8"))
-        waves_sealed = tuple(Wave(**w) for w in record["waves"])
-        _check_seal_types(waves_sealed)
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise FdkitDataError([Problem(seal.name, f"the seal is not readable ({error})")], source=seal) from None
     table = table.loc[:, list(ALLOCATION_COLUMNS)].astype({"person_id": "str", "stratum": "str", "arm": "str"})
-    return Allocation(table=table.sort_values(["wave", "person_id"], ignore_index=True), waves=waves_sealed)
+    return table.sort_values(["wave", "person_id"], ignore_index=True)
 
 
 # ------------------------------------------------------------------------ verifying
@@ -773,17 +779,4 @@ def check_sealed(
 
 def _read_without_seal(path: Path) -> Allocation:
     """The allocation table alone, for an analysis the user has accepted as unsealed."""
-    table = read_table(
-        path,
-        required=ALLOCATION_COLUMNS,
-        dates=("randomised_on",),
-        unique=("person_id",),
-        choices={"arm": ARMS},
-        not_blank=("person_id", "stratum", "wave"),
-    )
-    waves = pd.to_numeric(table["wave"], errors="coerce")
-    if (waves.isna() | (waves < 1) | (waves % 1 != 0)).any():
-        raise FdkitDataError([Problem(path.name, "wave numbers must be whole numbers from 1", column="wave")], path)
-    table["wave"] = waves.astype("int64")
-    table = table.loc[:, list(ALLOCATION_COLUMNS)].astype({"person_id": "str", "stratum": "str", "arm": "str"})
-    return Allocation(table=table.sort_values(["wave", "person_id"], ignore_index=True), waves=())
+    return Allocation(table=_allocation_table(path), waves=())

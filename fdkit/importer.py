@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -791,17 +789,10 @@ def _consistent_crimes(frame: pd.DataFrame, events: _Table, column: str) -> None
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write a file atomically: a temporary file in the same folder, fsync, then rename."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write a text file atomically, through :func:`fdkit.files.atomic_write`."""
+    from .files import atomic_write
+
+    atomic_write(path, lambda handle: handle.write(text))
 
 
 def _refuse_records_folder(out: Path) -> None:

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import copy
 import html
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from .lessons import SOLUTION_TAG, hide_solutions
@@ -126,21 +124,10 @@ footer {{ position: absolute; right: 3vw; bottom: 2vh; font-size: 1.6vh; color: 
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write a file atomically (temporary file in the same folder, then rename).
+    """Write a text file atomically, through :func:`fdkit.files.atomic_write`."""
+    from .files import atomic_write
 
-    The one place this module writes text, so that ``fdkit.files`` can replace it in one step.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: handle.write(text))
 
 
 def _markdown_to_html(text: str) -> str:

@@ -8,6 +8,7 @@ the whole set to pyarrow instead.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["isin", "may_repeat", "positions_in"]
+__all__ = ["isin", "keys_that_may_vary", "may_repeat", "positions_in", "starts_with_any"]
 
 
 def isin(values: pd.Series, allowed: Iterable) -> np.ndarray:
@@ -62,6 +63,9 @@ def positions_in(values: pd.Series, reference: pd.Series) -> np.ndarray:
     [1, -1, 0]
     """
     if _arrow_text(values) and _arrow_text(reference):
+        found = _positions_by_fingerprint(values, reference)
+        if found is not None:
+            return found
         column = pa.array(values)
         value_set = pa.array(reference).cast(column.type)
         found = pc.index_in(column, value_set=value_set, skip_nulls=True)
@@ -71,6 +75,85 @@ def positions_in(values: pd.Series, reference: pd.Series) -> np.ndarray:
     at = pd.Index(reference.iloc[first]).get_indexer(distinct)
     positions = np.where(at >= 0, first[at], -1)
     return np.where(codes >= 0, positions[codes], -1)
+
+
+def starts_with_any(values: pd.Series, characters: Iterable[str]) -> np.ndarray | None:
+    """Where each text value begins with one of ``characters``, or None if ``values`` is not Arrow text.
+
+    Missing values never do. One pass in Arrow, without a Python object per value.
+
+    Examples
+    --------
+    >>> starts_with_any(pd.Series(["=1", "a", None, "@b"], dtype="str"), "=@").tolist()
+    [True, False, False, True]
+    """
+    if not _arrow_text(values):
+        return None
+    first = pc.utf8_slice_codeunits(pa.array(values), 0, 1)
+    found = pc.is_in(first, value_set=pa.array(list(characters), type=first.type))
+    return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def keys_that_may_vary(keys: pd.Series, columns: Iterable[np.ndarray]) -> np.ndarray | None:
+    """Rows whose key some other row shares with a different value in one of ``columns``.
+
+    A quick superset of the rows an exact check would flag: rows are ordered by a 64-bit
+    fingerprint of the key and neighbours compared, so a key's rows are all kept when any two
+    of them differ (or when different keys share a fingerprint, a rare accident that only
+    costs the exact check a little more work). Missing values (NaN) count as different.
+
+    Parameters
+    ----------
+    keys : pandas.Series
+        Arrow text.
+    columns : iterable of numpy.ndarray
+        Numeric arrays as long as ``keys``.
+
+    Returns
+    -------
+    numpy.ndarray of bool, or None
+        None when the keys cannot be fingerprinted (not Arrow text, missing or long values):
+        then every row must be checked.
+
+    Examples
+    --------
+    >>> keys = pd.Series(["a", "b", "a", "c", "b"], dtype="str")
+    >>> keys_that_may_vary(keys, [np.array([1.0, 2.0, 3.0, 4.0, 2.0])]).tolist()
+    [True, False, True, False, False]
+    """
+    prints = _fingerprints(keys) if _arrow_text(keys) else None
+    if prints is None:
+        return None
+    order = np.argsort(prints, kind="stable")
+    ordered = prints[order]
+    differs = np.zeros(len(ordered) - 1 if len(ordered) else 0, dtype=bool)
+    for values in columns:
+        values = values[order]
+        with np.errstate(invalid="ignore"):
+            differs |= ~(values[1:] == values[:-1])
+    varying = np.unique(ordered[1:][differs & (ordered[1:] == ordered[:-1])])
+    return np.isin(prints, varying)
+
+
+def _positions_by_fingerprint(values: pd.Series, reference: pd.Series) -> np.ndarray | None:
+    """:func:`positions_in` by fingerprints, or None if two reference values share one.
+
+    A hash table of millions of 64-bit numbers is quicker to build and probe than one of
+    strings, and the repeat checks have usually made the fingerprints already. A match is
+    confirmed by comparing the strings, so a value whose fingerprint collides with another
+    value's is never "found".
+    """
+    value_prints, reference_prints = _fingerprints(values), _fingerprints(reference)
+    if value_prints is None or reference_prints is None:
+        return None
+    table = pd.Index(reference_prints)
+    if not table.is_unique:  # a repeated reference value (or a collision): hash the strings instead
+        return None
+    found = table.get_indexer(value_prints)
+    arrow_values, arrow_reference = values.array.__arrow_array__(), reference.array.__arrow_array__()
+    matched = arrow_reference.take(pa.array(found, mask=found < 0))  # null where not found
+    same = pc.fill_null(pc.equal(arrow_values, matched), False)
+    return np.where(same.to_numpy(zero_copy_only=False), found, -1).astype(np.int64)
 
 
 def may_repeat(frame: pd.DataFrame, key: list[str]) -> bool:
@@ -101,9 +184,30 @@ _FIRST_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 def _fingerprints(values: pd.Series, widest: int = 64) -> np.ndarray | None:
     """A 64-bit FNV-style hash of each text value (None if there are missing or long values).
 
-    The UTF-8 bytes are read straight from the Arrow buffers, eight at a time.
+    The UTF-8 bytes are read straight from the Arrow buffers, eight at a time. Loading checks
+    ask for the same column's fingerprints several times (repeats, membership, conflicts), so
+    they are kept while the column's Arrow data lives.
     """
-    array = pa.array(values)
+    source = values.array.__arrow_array__()
+    known = _KNOWN_PRINTS.get(id(source))
+    if known is not None and known[0]() is source:
+        return known[1]
+    prints = _compute_fingerprints(source, widest)
+    key = id(source)
+
+    def forget(_: weakref.ref) -> None:
+        _KNOWN_PRINTS.pop(key, None)
+
+    _KNOWN_PRINTS[key] = (weakref.ref(source, forget), prints)
+    return prints
+
+
+#: Fingerprints by the id of the Arrow data they were made from (immutable), with a weak
+#: reference to it: an entry goes when its data goes.
+_KNOWN_PRINTS: dict[int, tuple[weakref.ref, np.ndarray | None]] = {}
+
+
+def _compute_fingerprints(array: pa.ChunkedArray | pa.Array, widest: int) -> np.ndarray | None:
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if array.null_count:

@@ -43,7 +43,7 @@ from typing import IO, Any, overload
 import numpy as np
 import pandas as pd
 
-from .records import FORMULA_STARTS, _first_characters
+from .records import FORMULA_STARTS, formula_cells_in
 
 __all__ = [
     "FORMULA_STARTS",
@@ -121,7 +121,7 @@ def formula_cells(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         values = frame[column]
         if not (pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)):
             continue
-        bad = np.isin(_first_characters(values), FORMULA_STARTS)
+        bad = formula_cells_in(values)
         if bad.any():
             found[str(column)] = np.flatnonzero(bad)
     return found

@@ -1,13 +1,14 @@
-"""Set membership for text columns (fdkit._text.isin) agrees with pandas."""
+"""The fast text helpers of fdkit._text agree with plain pandas and Python answers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fdkit._text import isin, may_repeat, positions_in
+from fdkit._text import isin, keys_that_may_vary, may_repeat, positions_in, starts_with_any
 
 words = st.sampled_from(["P1", "P2", "P10", "", " P1", "é"])
 
@@ -55,3 +56,47 @@ def test_fingerprints_tell_near_identical_ids_apart():
     ids = pd.Series([f"C{i:08d}" for i in range(200_000)] + ["C00000001 ", "C0000001"], dtype="str")
     assert not may_repeat(ids.to_frame("crime_id"), ["crime_id"])
     assert may_repeat(pd.concat([ids, ids.iloc[[5]]], ignore_index=True).to_frame("crime_id"), ["crime_id"])
+
+
+@given(
+    st.lists(st.one_of(st.sampled_from(["=1", "+44", "-", "@x", "\tx", "a=", "", "é", "P1"]), st.none()), max_size=30)
+)
+def test_starts_with_any_matches_the_first_character(values):
+    found = starts_with_any(pd.Series(values, dtype="str"), "=+-@\t")
+    assert found.tolist() == [v is not None and v[:1] in set("=+-@\t") and v != "" for v in values]
+    assert starts_with_any(pd.Series(values, dtype=object), "=") is None  # not Arrow text: the caller decides
+
+
+@given(st.lists(st.tuples(st.sampled_from(["c1", "c2", "c10", "é"]), st.sampled_from([1.0, 2.0, np.nan])), max_size=30))
+def test_keys_that_may_vary_flags_the_rows_of_keys_whose_values_differ(rows):
+    keys = pd.Series([key for key, _ in rows], dtype="str")
+    kept = keys_that_may_vary(keys, [np.array([value for _, value in rows], dtype=float)])
+    values_of = {key: [value for k, value in rows if k == key] for key, _ in rows}
+
+    def varies(values):  # a missing value counts as different from every value, itself included
+        return len(values) > 1 and (any(np.isnan(values)) or len(set(values)) > 1)
+
+    # With these few short keys no fingerprints collide, so the quick superset is exact.
+    assert kept.tolist() == [varies(values_of[key]) for key, _ in rows]
+
+
+@given(st.lists(words.filter(bool), max_size=30), st.lists(words.filter(bool), unique=True, max_size=6))
+def test_positions_in_by_fingerprint_agrees_when_every_value_is_present_and_unique(values, reference):
+    found = positions_in(pd.Series(values, dtype="str"), pd.Series(reference, dtype="str"))
+    assert found.tolist() == [reference.index(v) if v in reference else -1 for v in values]
+
+
+def test_positions_in_confirms_a_fingerprint_match_by_comparing_the_strings(monkeypatch):
+    from fdkit import _text
+
+    # Fingerprints by length alone: "bb" collides with "aa" but must not be found.
+    monkeypatch.setattr(_text, "_compute_fingerprints", lambda array, widest: pc.utf8_length(array).to_numpy())
+    reference = pd.Series(["aa", "b", "cccc"], dtype="str")
+    assert positions_in(pd.Series(["aa", "bb", "cccc", "z"], dtype="str"), reference).tolist() == [0, -1, 2, -1]
+
+
+def test_fingerprints_follow_a_column_that_is_changed_in_place():
+    frame = pd.DataFrame({"x": pd.Series(["a", "b", "c"], dtype="str")})
+    assert not may_repeat(frame, ["x"])
+    frame.loc[1, "x"] = "a"
+    assert may_repeat(frame, ["x"])

@@ -183,15 +183,6 @@ def test_cace_rejects_exactly_when_the_itt_does_and_its_interval_covers(trials):
     ("outcome", "reduction"),
     [
         ("harm_suspect", 0),
-        pytest.param(
-            "harm_suspect",
-            40,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="measured 91.1% (MC SE 0.6): Welch's normal approximation, which Fieller's interval "
-                "inherits, fails for crime harm's skew at 45 treated people",
-            ),
-        ),
         ("knife_suspect", 0),
         ("knife_suspect", 40),
         ("violence_suspect", 0),
@@ -206,3 +197,14 @@ def test_welch_fieller_interval_covers_93_to_97_percent(population, outcome, red
         f"{100 * row.coverage:.1f}% (MC SE {100 * row.coverage_se:.1f})"
     )
     assert COVERAGE_BAND[0] <= row.coverage <= COVERAGE_BAND[1]
+
+
+def test_welch_interval_undercovers_harm_so_it_is_by_name_only(population):
+    """Documented in welch_t's docstring and the README. If it reaches 93%, make it a default again."""
+    spec = design.Design(TRIAL, reduction=40, outcome="harm_suspect", methods=("welch_t",))
+    row = design.diagnose(spec, population, sims=SIMS, seed=11 + 40).iloc[0]
+    print(
+        f"\nWelch/Fieller coverage at 40%, harm_suspect: {100 * row.coverage:.1f}% (MC SE {100 * row.coverage_se:.1f})"
+    )
+    assert 0.85 <= row.coverage < COVERAGE_BAND[0]
+    assert "welch_t" not in analysis.DEFAULT_METHODS

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from . import analysis
 from . import outcomes as outcome_definitions
 
 __all__ = [
@@ -51,6 +52,12 @@ FOOTNOTES = {
         "approximates can give one; it is a sign that the method's assumptions fail for these data."
     ),
     "dash": "“—”: not estimable; the reason is given in the table's notes.",
+    "by_name": (
+        "The Welch t-test and negative binomial regression are shown for comparison only: at a trial of "
+        "this size they fail the kit's calibration checks (Welch's interval misses a true reduction in "
+        "crime harm too often, and the negative binomial test finds effects that are not there too "
+        "often), so they are not part of the kit's default analysis."
+    ),
     "mann_whitney": (
         "The Mann–Whitney test asks whether one arm's outcomes tend to be lower; it estimates no % "
         "reduction and no interval for one, so those cells are empty."
@@ -228,6 +235,8 @@ def methods_for_people(results: pd.DataFrame, caption: str) -> PeopleTable:
         no_estimate = row.method == "mann_whitney"
         if no_estimate:
             table.use("mann_whitney")
+        if row.method in analysis.REGISTRY and not analysis.REGISTRY[row.method].default:
+            table.use("by_name")
         interval_text = DASH if no_estimate else format_interval(row.ci_low, row.ci_high, table)
         rows.append(
             {

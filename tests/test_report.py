@@ -98,6 +98,12 @@ def test_unbounded_and_impossible_limits_are_footnoted_not_printed_raw():
     assert set(table.footnotes) == {"unbounded", "over_100"}
 
 
+def test_methods_kept_by_name_only_are_footnoted_in_the_every_method_table():
+    results = pd.concat([_results(), _results(method="welch_t")], ignore_index=True)
+    assert report_tables.methods_for_people(results, "Caption.").footnotes == ["by_name"]
+    assert report_tables.methods_for_people(_results(), "Caption.").footnotes == []
+
+
 def test_a_row_without_an_interval_says_why():
     table = report_tables.results_for_people(
         _results(mean_treated=0.0, pct_reduction=100.0, ci_low=np.nan, ci_high=np.nan), "Caption.", "randomisation"

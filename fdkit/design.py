@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from . import eligibility, offences, outcomes, synth
+from ._blas import one_blas_thread
 from ._dates import add_months
 from .randomise import AssignmentDesign
 
@@ -474,6 +475,7 @@ class Design:
         )
 
 
+@one_blas_thread
 def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Simulate many trials of a design and summarise how each method performs.
 

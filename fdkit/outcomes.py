@@ -44,6 +44,7 @@ import pandas as pd
 
 from . import facts, harm, offences
 from ._dates import add_months
+from ._text import isin
 from .randomise import Allocation
 from .records import FdkitDataError, Problem, Records
 
@@ -270,7 +271,7 @@ def build_frame(
 
 
 def _check_people(records: Records, people: pd.DataFrame) -> None:
-    unknown = people.loc[~people["person_id"].isin(records.persons["person_id"]), "person_id"]
+    unknown = people.loc[~isin(people["person_id"], records.persons["person_id"]), "person_id"]
     if len(unknown):
         raise FdkitDataError(
             [

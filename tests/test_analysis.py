@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 
 from fdkit import analysis
@@ -377,3 +379,25 @@ def test_shuffled_differences_do_not_depend_on_row_order():
     other = analysis.shuffled_differences(frame.sample(frac=1, random_state=4), "knife_suspect", shuffles=200, seed=7)
     np.testing.assert_array_equal(one.shuffled, other.shuffled)
     assert one.p_value == other.p_value
+
+
+@pytest.mark.parametrize("permutations", [199, 499])
+def test_results_table_passes_each_method_its_options(permutations):
+    frame = small_frame(5, n=(20, 30, 20, 30))
+    table = analysis.results_table(frame, outcomes=("knife_suspect",), subgroups=("all",), permutations=permutations)
+    for method in ("ratio_of_means", "poisson_robust"):
+        row = table[table["method"] == method].iloc[0]
+        assert row["p_mcse"] == pytest.approx(float(analysis.p_value_mcse(row["p_value"], permutations)))
+        assert (row["p_value"] * (permutations + 1)) == pytest.approx(round(row["p_value"] * (permutations + 1)))
+
+
+@given(
+    st.lists(st.integers(0, 6) | st.floats(0, 50, allow_nan=False), min_size=1, max_size=40),
+    st.lists(st.integers(0, 6) | st.floats(0, 50, allow_nan=False), min_size=1, max_size=60),
+)
+def test_mann_whitney_p_is_scipys(first, second):
+    first, second = np.array(first, dtype=float), np.array(second, dtype=float)
+    if np.ptp(np.concatenate([first, second])) == 0:
+        return  # the kit reports p = 1 with a note before asking for a p-value
+    expected = stats.mannwhitneyu(first, second, alternative="two-sided").pvalue
+    assert analysis.mann_whitney_p(first, second) == pytest.approx(expected, rel=1e-9, abs=1e-15)

@@ -229,7 +229,9 @@ def _compute_fingerprints(array: pa.ChunkedArray | pa.Array, widest: int) -> np.
     for first in range(0, longest, 8):
         kept = _FIRST_BYTES[np.clip(lengths - first, 0, 8)]
         word = words[np.minimum(starts + first, size)] & kept
-        prints = (prints ^ word) * _FNV_PRIME
+        # Only words inside the value count, so a value's fingerprint does not depend on the
+        # longest value in its column: values of two columns can be compared by fingerprint.
+        prints = np.where(lengths > first, (prints ^ word) * _FNV_PRIME, prints)
     return prints
 
 

@@ -100,3 +100,11 @@ def test_fingerprints_follow_a_column_that_is_changed_in_place():
     assert not may_repeat(frame, ["x"])
     frame.loc[1, "x"] = "a"
     assert may_repeat(frame, ["x"])
+
+
+def test_a_value_has_one_fingerprint_whatever_its_column_holds():
+    from fdkit import _text
+
+    short = _text._fingerprints(pd.Series(["", "P1"], dtype="str"))
+    long = _text._fingerprints(pd.Series(["P1", "", "a much longer identifier than eight bytes"], dtype="str"))
+    assert short.tolist() == [long[1], long[0]]

@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fdkit-installed
+# Tests run on one worker per core (pytest-xdist); each file stays on one worker, so a notebook's
+# cells run in order in one kernel. WORKERS= runs them in one process.
+WORKERS ?= -n auto --dist loadfile
 # JupyterLab refuses to run as root unless told; people normally are not root, CI machines are.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
@@ -23,11 +26,11 @@ lab: $(STAMP)
 
 # The full suite, as CI runs it: unit, property and calibration tests, and every notebook under nbval.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(WORKERS)
 
 # The quick loop while you work: everything but the tests marked slow (simulations, notebooks, servers).
 check: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" tests fdkit tools
+	$(BIN)/python -m pytest $(WORKERS) -m "not slow" tests fdkit tools
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,bench]"

@@ -1068,7 +1068,46 @@ _SUPREMUM_GRID = _supremum_grid()
 _INTERACTION_METHODS = ("supremum", "plug-in")
 
 
-def _heterogeneity(y, treated, members, draws, scales):
+def _draw_sums(y, treated, members, draws) -> list[tuple[np.ndarray, ...]]:
+    """What :func:`_heterogeneity` needs from each draw of the design, one tuple per stratum.
+
+    Sums over the actually treated (``a``) and the rest (``c``) of the people a draw treats
+    and of those it does not, their sums of squares times the drawn arm's size, one over the
+    arm's degrees of freedom, and ``log(n_c / n_t)``; each of shape (D,).
+    """
+    columns = []
+    for mask in members:
+        for cell in (mask & treated, mask & ~treated):
+            columns += [np.where(cell, y, 0.0), np.where(cell, y * y, 0.0)]
+    columns = np.array(columns)
+    drawn, totals = draws @ columns.T, columns.sum(axis=1)  # (D, 4 per stratum), (4 per stratum,)
+    counts = draws @ np.array(members, dtype=float).T  # treated per stratum under each draw
+    parts = []
+    for number, mask in enumerate(members):
+        a, a2, c, c2 = drawn[:, 4 * number : 4 * number + 4].T
+        total_a, total_a2, total_c, total_c2 = totals[4 * number : 4 * number + 4]
+        n_t = counts[:, number]
+        n_c = mask.sum() - n_t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            parts.append(
+                (
+                    a,
+                    c,
+                    total_a - a,
+                    total_c - c,
+                    n_t * a2,
+                    n_t * c2,
+                    n_c * (total_a2 - a2),
+                    n_c * (total_c2 - c2),
+                    1 / np.maximum(n_t - 1, 1),
+                    1 / np.maximum(n_c - 1, 1),
+                    np.log(n_c / n_t),
+                )
+            )
+    return parts
+
+
+def _heterogeneity(parts, scales):
     """Cochran-type Q of the strata's log ratios of means, for every draw and every hypothesised common ratio.
 
     Under the hypothesis that the effect is a common ratio ``theta`` in every stratum, each
@@ -1078,16 +1117,12 @@ def _heterogeneity(y, treated, members, draws, scales):
     shifts each log ratio by the same ``log theta`` and leaves Q unchanged: Q depends on
     ``theta`` only through ``scale = 1 / theta`` applied to the actually treated. Each arm's sum
     in a stratum under a draw is then ``scale * a + c`` (``a`` over the actually treated, ``c``
-    over the rest), so one matrix product serves every ``theta``.
+    over the rest), so the draws' sums (:func:`_draw_sums`) serve every ``theta``.
 
     Parameters
     ----------
-    y, treated : ndarray, shape (n,)
-        Observed outcomes and the actual assignment.
-    members : list of ndarray of bool, shape (n,)
-        One mask per stratum.
-    draws : ndarray of float, shape (D, n)
-        Assignments (1 = treated) to compute Q for.
+    parts : list of tuple of ndarray
+        :func:`_draw_sums` of the draws (D of them).
     scales : ndarray, shape (T,)
         ``1 / theta`` for each hypothesised common ratio.
 
@@ -1097,40 +1132,24 @@ def _heterogeneity(y, treated, members, draws, scales):
         ``inf`` where a drawn arm of a stratum has no events (no log ratio).
     log_ratios : ndarray, shape (strata, T, D)
     """
-    scales = np.asarray(scales, dtype=float)[:, None]
-    squared = scales**2
-    columns = []
-    for mask in members:
-        for cell in (mask & treated, mask & ~treated):
-            columns += [np.where(cell, y, 0.0), np.where(cell, y * y, 0.0)]
-    columns = np.array(columns)
-    sums, totals = draws @ columns.T, columns.sum(axis=1)  # (D, 4 per stratum), (4 per stratum,)
-    counts = draws @ np.array(members, dtype=float).T  # treated per stratum under each draw
+    scale = np.asarray(scales, dtype=float)[:, None]
+    squared = scale * scale
     log_ratios, variances = [], []
-    for number, mask in enumerate(members):
-        a, a2, c, c2 = sums[:, 4 * number : 4 * number + 4].T
-        total_a, total_a2, total_c, total_c2 = totals[4 * number : 4 * number + 4]
-        n_t = counts[:, number]
-        n_c = mask.sum() - n_t
-        sum_t, sum_c = scales * a + c, scales * (total_a - a) + (total_c - c)
-        # Each arm's squared coefficient of variation over its size, var / (n * mean^2), from sums:
-        # max(n * sum of squares / sum^2 - 1, 0) / (n - 1).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            spread_t = squared * (n_t * a2) + n_t * c2
-            spread_c = squared * (n_c * (total_a2 - a2)) + n_c * (total_c2 - c2)
-            cv_t = np.maximum(spread_t / sum_t**2 - 1, 0) / np.maximum(n_t - 1, 1)
-            cv_c = np.maximum(spread_c / sum_c**2 - 1, 0) / np.maximum(n_c - 1, 1)
-            log_ratios.append(np.log(sum_t / sum_c) + np.log(n_c / n_t))
-        variances.append(cv_t + cv_c)
-    log_ratios, variances = np.array(log_ratios), np.array(variances)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if len(members) == 2:  # Cochran's Q for two strata: the squared studentised difference
+        for a, c, a_rest, c_rest, spread_a, spread_c, spread_a_rest, spread_c_rest, per_t, per_c, sizes in parts:
+            sum_t, sum_c = scale * a + c, scale * a_rest + c_rest
+            # Each arm's var / (n * mean^2) from sums: max(n * (sum of squares) / sum^2 - 1, 0) / (n - 1).
+            cv_t = np.maximum((squared * spread_a + spread_c) / (sum_t * sum_t) - 1, 0) * per_t
+            cv_c = np.maximum((squared * spread_a_rest + spread_c_rest) / (sum_c * sum_c) - 1, 0) * per_c
+            log_ratios.append(np.log(sum_t / sum_c) + sizes)
+            variances.append(cv_t + cv_c)
+        if len(parts) == 2:  # Cochran's Q for two strata: the squared studentised difference
             q = (log_ratios[1] - log_ratios[0]) ** 2 / (variances[0] + variances[1])
         else:
-            weights = 1 / variances
-            centre = (weights * log_ratios).sum(axis=0) / weights.sum(axis=0)
-            q = (weights * (log_ratios - centre) ** 2).sum(axis=0)
-    return np.where(np.isfinite(q), q, np.inf), log_ratios
+            weights = [1 / v for v in variances]
+            centre = sum(w * r for w, r in zip(weights, log_ratios)) / sum(weights)
+            q = sum(w * (r - centre) ** 2 for w, r in zip(weights, log_ratios))
+    return np.where(np.isfinite(q), q, np.inf), np.array(log_ratios)
 
 
 def _heterogeneity_p_values(y, treated, members, assignments, scales, observed) -> np.ndarray:
@@ -1139,14 +1158,14 @@ def _heterogeneity_p_values(y, treated, members, assignments, scales, observed) 
     The same re-draws serve every ``theta``; they are taken in blocks of hypotheses so that
     the arrays stay small (and in cache) however many hypotheses there are.
     """
-    draws = assignments.astype(float)
+    parts = _draw_sums(y, treated, members, assignments.astype(float))
     tolerance = 1e-9 * max(1.0, observed)
-    block = max(1, 50_000 // draws.shape[0])
+    block = max(1, 50_000 // assignments.shape[0])
     extreme = [
-        (_heterogeneity(y, treated, members, draws, scales[start : start + block])[0] >= observed - tolerance).sum(1)
+        (_heterogeneity(parts, scales[start : start + block])[0] >= observed - tolerance).sum(axis=1)
         for start in range(0, len(scales), block)
     ]
-    return (1 + np.concatenate(extreme)) / (draws.shape[0] + 1)
+    return (1 + np.concatenate(extreme)) / (assignments.shape[0] + 1)
 
 
 def interaction_test(
@@ -1249,7 +1268,7 @@ def interaction_test(
     members = [(part["stratum"] == name).to_numpy() for name in names]
     declared = assignment_design(part)
     assignments = declared.permutation_matrix(permutations, stream(seed, outcome, "interaction"))
-    q, log_ratios = _heterogeneity(y, treated, members, treated[None, :].astype(float), np.ones(1))
+    q, log_ratios = _heterogeneity(_draw_sums(y, treated, members, treated[None, :].astype(float)), np.ones(1))
     observed = float(q[0, 0])
     theta = y[treated].mean() / y[~treated].mean()
     if method == "plug-in":

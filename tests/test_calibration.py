@@ -154,14 +154,30 @@ def test_robust_poisson_interval_covers_93_to_97_percent_at_40(trials, outcome):
 
 
 @pytest.mark.parametrize("reduction", [0, 40])
-def test_interaction_test_rejects_a_common_effect_3_5_to_6_5_percent(trials, reduction):
+def test_interaction_test_rejects_a_common_effect_at_most_6_percent(trials, reduction):
+    """Build item 5: the default (supremum) test rejects a true common effect at most 6% of the time.
+
+    Shown with Monte Carlo error: the rate plus two standard errors is at most 6%. It must also
+    reject at least 1% of the time, so that a test that never rejects (or a broken one
+    returning p = 1) fails. The plug-in p-value is printed beside it for comparison.
+    """
     t = trials(reduction)
-    rejected = [
-        analysis.interaction_test(t.frame(sim), "harm_suspect", seed=sim, permutations=500)["p_value"].iloc[0] < 0.05
-        for sim in range(1000)
-    ]
-    rate = share(rejected, f"interaction test, harm, common {reduction}% effect, rejection")
-    assert REJECTION_BAND[0] <= rate <= REJECTION_BAND[1]
+    supremum, plug_in = [], []
+    for sim in range(SIMS):
+        frame = t.frame(sim)
+        supremum.append(analysis.interaction_test(frame, "harm_suspect", seed=sim)["p_value"].iloc[0])
+        plug_in.append(analysis.interaction_test(frame, "harm_suspect", seed=sim, method="plug-in")["p_value"].iloc[0])
+    supremum, plug_in = np.array(supremum), np.array(plug_in)
+    estimable = ~np.isnan(supremum)
+    print(
+        f"\ninteraction test, harm, common {reduction}% effect: {np.sum(~estimable)} of {SIMS:,} trials not estimable"
+    )
+    share(plug_in[estimable] < 0.05, f"interaction test (plug-in), harm, common {reduction}% effect, rejection")
+    rate = share(
+        supremum[estimable] < 0.05, f"interaction test (supremum), harm, common {reduction}% effect, rejection"
+    )
+    se = np.sqrt(rate * (1 - rate) / estimable.sum())
+    assert 0.01 <= rate and rate + 2 * se <= 0.06
 
 
 def test_cace_rejects_exactly_when_the_itt_does_and_its_interval_covers(trials):

@@ -38,8 +38,9 @@ diagnosis and the command line alike):
     over-rejects at this size (7-7.6% in the kit's calibration) and the fit breaks down at the
     Poisson boundary, where it falls back to the Poisson estimate with a note.
 
-Also: :func:`interaction_test` (does the effect differ by age band? a calibrated plug-in
-randomisation test), :func:`cace` (the effect among those who engaged, with a randomisation
+Also: :func:`interaction_test` (does the effect differ by age band? a randomisation test valid
+by construction: Ding, Feller & Miratrix's largest p-value over a 99.9% confidence set for the
+common effect), :func:`cace` (the effect among those who engaged, with a randomisation
 interval: significant exactly when the intention-to-treat test is) and multiplicity
 adjustment in :func:`results_table`.
 
@@ -1246,7 +1247,7 @@ def interaction_test(
     label = (
         "plug-in randomisation test of Q"
         if method == "plug-in"
-        else f"randomisation test of Q, supremum over a {100 * (1 - gamma):g}% set of common ratios"
+        else f"supremum randomisation test of Q ({100 * (1 - gamma):g}% set)"
     )
     row = {"outcome": outcome, "method": label, "p_mcse": np.nan}
     if (empty == 0).any() or len(empty) < 2 * part["stratum"].nunique():
@@ -1271,9 +1272,15 @@ def interaction_test(
     q, log_ratios = _heterogeneity(_draw_sums(y, treated, members, treated[None, :].astype(float)), np.ones(1))
     observed = float(q[0, 0])
     theta = y[treated].mean() / y[~treated].mean()
+    note = ""
     if method == "plug-in":
-        grid = None
         scales = np.array([1 / theta])
+    elif 1 / (permutations + 1) >= gamma:  # the smallest p-value the ratio test can give does not reject
+        scales = 1000 / (1000 - _SUPREMUM_GRID)
+        note = (
+            f"{permutations:,} re-draws cannot reject any common ratio at level {gamma:g}, so the p-value is the "
+            f"largest over every ratio on the grid (conservative); use at least {int(np.ceil(1 / gamma)):,}"
+        )
     else:
         p_at = _ratio_p_at(y, treated, declared.blocks, assignments, treated)
         low, high, _ = invert_on_grid(lambda k: p_at(k) < gamma, _grid_index(float(pct(theta))))
@@ -1294,7 +1301,7 @@ def interaction_test(
                 "df": len(names) - 1,
                 "p_value": p_value,
                 "p_mcse": float(p_value_mcse(largest, permutations)),
-                "note": "",
+                "note": note,
             }
         ]
     )[_INTERACTION_COLUMNS]

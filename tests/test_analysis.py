@@ -227,7 +227,7 @@ def test_supremum_interaction_p_value_by_brute_force(seed):
     """max over a 99.9% confidence set for the common ratio of p(theta), plus 0.001, one theta at a time."""
     frame = small_frame(seed, n=(20, 30, 20, 30))
     result = analysis.interaction_test(frame, "knife_suspect", seed=seed, permutations=1000).iloc[0]
-    assert result["method"].startswith("randomisation test of Q, supremum over a 99.9% set")
+    assert result["method"] == "supremum randomisation test of Q (99.9% set)"
     part = frame.sort_values("person_id", ignore_index=True)
     y = part["knife_suspect"].to_numpy(float)
     treated = (part["arm"] == "treatment").to_numpy()
@@ -263,6 +263,16 @@ def test_supremum_grid_is_on_the_grid_and_no_coarser_than_one_percent_of_the_rat
     steps = np.diff(grid)
     assert np.all((steps == 1) | (steps <= 0.01 * 1000 * np.maximum(ratios[:-1], ratios[1:]) + 1e-9))
     assert len(grid) < 1100
+
+
+def test_supremum_with_too_few_redraws_for_gamma_takes_every_ratio_and_says_so():
+    frame = small_frame(13, n=(20, 30, 20, 30))
+    few = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=500).iloc[0]
+    assert "cannot reject any common ratio" in few["note"] and "at least 1,000" in few["note"]
+    plug_in = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=500, method="plug-in").iloc[0]
+    assert few["p_value"] >= plug_in["p_value"] + 0.001 and few["chi2"] == plug_in["chi2"]
+    enough = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=1000).iloc[0]
+    assert enough["note"] == ""
 
 
 def test_interaction_test_refuses_an_unknown_method():

@@ -157,9 +157,11 @@ def test_robust_poisson_interval_covers_93_to_97_percent_at_40(trials, outcome):
 def test_interaction_test_rejects_a_common_effect_at_most_6_percent(trials, reduction):
     """Build item 5: the default (supremum) test rejects a true common effect at most 6% of the time.
 
-    Shown with Monte Carlo error: the rate plus two standard errors is at most 6%. It must also
-    reject at least 1% of the time, so that a test that never rejects (or a broken one
-    returning p = 1) fails. The plug-in p-value is printed beside it for comparison.
+    Shown with Monte Carlo error: the rate plus two standard errors is at most 6%. The supremum
+    is conservative by design (1.9% at no effect, 1.1% at 40%, MC SE 0.3 and 0.2), so the floor
+    that catches a test that never rejects (or a broken one returning p = 1) is 0.5%, 10 of
+    2,000 trials: the measured rates sit 4.7 and 2.6 standard errors above it. The plug-in
+    p-value is printed beside it for comparison.
     """
     t = trials(reduction)
     supremum, plug_in = [], []
@@ -177,7 +179,7 @@ def test_interaction_test_rejects_a_common_effect_at_most_6_percent(trials, redu
         supremum[estimable] < 0.05, f"interaction test (supremum), harm, common {reduction}% effect, rejection"
     )
     se = np.sqrt(rate * (1 - rate) / estimable.sum())
-    assert 0.01 <= rate and rate + 2 * se <= 0.06
+    assert 0.005 <= rate and rate + 2 * se <= 0.06
 
 
 def test_cace_rejects_exactly_when_the_itt_does_and_its_interval_covers(trials):

@@ -162,9 +162,10 @@ def test_negative_binomial_matches_statsmodels_and_refuses_harm():
         analysis.negative_binomial(harm, "harm_suspect")
 
 
-def test_interaction_statistic_by_hand_and_its_p_value_by_a_loop():
+def test_interaction_statistic_by_hand_and_its_plug_in_p_value_by_a_loop():
     frame = small_frame(7, n=(20, 30, 20, 30))
-    result = analysis.interaction_test(frame, "knife_suspect", seed=2, permutations=300).iloc[0]
+    result = analysis.interaction_test(frame, "knife_suspect", seed=2, permutations=300, method="plug-in").iloc[0]
+    assert result["method"] == "plug-in randomisation test of Q"
     part = frame.sort_values("person_id", ignore_index=True)
 
     def q(arms):
@@ -203,6 +204,85 @@ def q_of(frame):
         log_ratio.append(np.log(t.mean() / c.mean()))
         variance.append(t.var() / (len(t) * t.mean() ** 2) + c.var() / (len(c) * c.mean() ** 2))
     return (log_ratio[1] - log_ratio[0]) ** 2 / sum(variance)
+
+
+def hand_q(outcomes, arms, strata):
+    """Q of two strata for each row of ``outcomes`` and ``arms`` (draws x people), by plain means and variances."""
+    log_ratio, variance = [], []
+    for band in np.unique(strata):
+        treated = np.where(arms & (strata == band), outcomes, np.nan)
+        control = np.where(~arms & (strata == band), outcomes, np.nan)
+        mean_t, mean_c = np.nanmean(treated, axis=1), np.nanmean(control, axis=1)
+        n_t, n_c = (~np.isnan(treated)).sum(axis=1), (~np.isnan(control)).sum(axis=1)
+        log_ratio.append(np.log(mean_t / mean_c))
+        variance.append(
+            np.nanvar(treated, axis=1, ddof=1) / (n_t * mean_t**2)
+            + np.nanvar(control, axis=1, ddof=1) / (n_c * mean_c**2)
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = (log_ratio[1] - log_ratio[0]) ** 2 / (variance[0] + variance[1])
+    return np.where(np.isfinite(q), q, np.inf)
+
+
+@pytest.mark.parametrize("seed", [1, 13])
+def test_supremum_interaction_p_value_by_brute_force(seed):
+    """max over a 99.9% confidence set for the common ratio of p(theta), plus 0.001, one theta at a time."""
+    frame = small_frame(seed, n=(20, 30, 20, 30))
+    result = analysis.interaction_test(frame, "knife_suspect", seed=seed, permutations=1000, method="supremum").iloc[0]
+    assert result["method"] == "supremum randomisation test of Q (99.9% set)"
+    plug_in = analysis.interaction_test(frame, "knife_suspect", seed=seed, permutations=1000).iloc[0]
+    assert plug_in["method"] == "plug-in randomisation test of Q"  # the default
+    assert result["p_value"] >= plug_in["p_value"] + 0.001  # the estimate lies inside the confidence set
+    part = frame.sort_values("person_id", ignore_index=True)
+    y = part["knife_suspect"].to_numpy(float)
+    treated = (part["arm"] == "treatment").to_numpy()
+    strata = part["stratum"].to_numpy()
+    declared = analysis.assignment_design(part)
+    draws = declared.permutation_matrix(1000, analysis.stream(seed, "knife_suspect", "interaction"))
+    # The confidence set: every grid point (ratio (1000 - k) / 1000) scanned, kept where the kit's
+    # ratio-of-means randomisation test, on the same re-draws, gives p >= 0.001.
+    scanned = np.arange(-6000, 1000)
+    adjusted = np.where(treated, y / ((1000 - scanned[:, None]) / 1000), y)
+    ratio_p, _ = analysis.studentised_p_values(adjusted, treated, declared.blocks, draws)
+    kept = scanned[ratio_p >= 0.001]
+    assert kept.min() > scanned.min() and np.array_equal(kept, np.arange(kept.min(), kept.max() + 1))
+    grid = analysis._SUPREMUM_GRID
+    points = np.union1d(grid[(grid >= kept.min()) & (grid <= kept.max())], [kept.min(), kept.max()])
+    # p(theta) at each point: outcomes without treatment imputed, the design re-drawn, treated multiplied back.
+    observed = hand_q(y[None, :], treated[None, :], strata)[0]
+    assert result["chi2"] == pytest.approx(observed)
+    p_values = []
+    for k in points:
+        theta = (1000 - k) / 1000
+        y0 = np.where(treated, y / theta, y)
+        statistics = hand_q(np.where(draws, theta * y0, y0), draws, strata)
+        p_values.append((1 + np.sum(statistics >= observed - 1e-9 * max(1, observed))) / 1001)
+    assert result["p_value"] == pytest.approx(min(1.0, max(p_values) + 0.001), abs=1e-12)
+    assert result["p_mcse"] == pytest.approx(np.sqrt(max(p_values) * (1 - max(p_values)) / 1000))
+
+
+def test_supremum_grid_is_on_the_grid_and_no_coarser_than_one_percent_of_the_ratio():
+    grid = analysis._SUPREMUM_GRID
+    ratios = (1000 - grid) / 1000
+    assert grid.min() == -999_000 and grid.max() == 999 and 0 in grid
+    steps = np.diff(grid)
+    assert np.all((steps == 1) | (steps <= 0.01 * 1000 * np.maximum(ratios[:-1], ratios[1:]) + 1e-9))
+    assert len(grid) < 1100
+
+
+def test_supremum_with_too_few_redraws_for_gamma_takes_every_ratio_and_says_so():
+    frame = small_frame(13, n=(20, 30, 20, 30))
+    few = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=500, method="supremum").iloc[0]
+    assert "cannot reject any common ratio" in few["note"] and "at least 1,000" in few["note"]
+    plug_in = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=500, method="plug-in").iloc[0]
+    assert few["p_value"] >= plug_in["p_value"] + 0.001 and few["chi2"] == plug_in["chi2"]
+    enough = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=1000, method="supremum").iloc[0]
+    assert enough["note"] == ""
+
+
+def test_interaction_test_refuses_an_unknown_method():
+    with pytest.raises(ValueError, match="method must be one of"):
+        analysis.interaction_test(small_frame(7), "knife_suspect", method="wald")
 
 
 def test_cace_by_hand():

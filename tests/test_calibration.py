@@ -154,14 +154,24 @@ def test_robust_poisson_interval_covers_93_to_97_percent_at_40(trials, outcome):
 
 
 @pytest.mark.parametrize("reduction", [0, 40])
-def test_interaction_test_rejects_a_common_effect_3_5_to_6_5_percent(trials, reduction):
+def test_interaction_test_rejects_a_common_effect_3_5_to_6_percent(trials, reduction):
+    """Build item 5: the default (plug-in) test rejects a true common effect at most 6% of the time.
+
+    At the default 2,000 re-draws, over 2,000 trials: measured 5.2% at no effect and 5.6% at a
+    common 40% reduction (MC SE 0.5). The supremum version (method="supremum") is valid by
+    construction and rejects less often still; tests/test_analysis.py checks that its p-value
+    is never below the plug-in one.
+    """
     t = trials(reduction)
-    rejected = [
-        analysis.interaction_test(t.frame(sim), "harm_suspect", seed=sim, permutations=500)["p_value"].iloc[0] < 0.05
-        for sim in range(1000)
-    ]
-    rate = share(rejected, f"interaction test, harm, common {reduction}% effect, rejection")
-    assert REJECTION_BAND[0] <= rate <= REJECTION_BAND[1]
+    p_values = np.array(
+        [analysis.interaction_test(t.frame(sim), "harm_suspect", seed=sim)["p_value"].iloc[0] for sim in range(SIMS)]
+    )
+    estimable = ~np.isnan(p_values)
+    print(
+        f"\ninteraction test, harm, common {reduction}% effect: {np.sum(~estimable)} of {SIMS:,} trials not estimable"
+    )
+    rate = share(p_values[estimable] < 0.05, f"interaction test (plug-in), harm, common {reduction}% effect, rejection")
+    assert REJECTION_BAND[0] <= rate <= 0.06
 
 
 def test_cace_rejects_exactly_when_the_itt_does_and_its_interval_covers(trials):

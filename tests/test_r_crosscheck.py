@@ -38,10 +38,10 @@ def r_check():
 def test_fdkit_agrees_with_r_on_the_shipped_trial(r_check, capsys):
     comparisons = r_check.quick_comparisons(r_check.shipped_frame(), permutations=5000, resamples=5000)
     judged = [c for c in comparisons if c.agree is not None]
-    # Every outcome has its two randomisation p-values, Welch p, two Fieller limits, four
+    # Every outcome has its two randomisation p-values, Welch p, two Fieller limits, five
     # Poisson figures and the Mann-Whitney p judged: a comparison that silently vanished would
     # make this test pass for the wrong reason.
-    assert len(judged) == 10 * len(r_check.OUTCOMES)
+    assert len(judged) == 11 * len(r_check.OUTCOMES)
     disagreements = [c for c in judged if not c.agree]
     assert not disagreements, "\n".join(
         f"{c.outcome} {c.quantity}: fdkit {c.fdkit!r}, R {c.r!r} ({c.difference}; {c.tolerance})" for c in disagreements

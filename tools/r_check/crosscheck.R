@@ -123,6 +123,24 @@ for (outcome in outcomes) {
   add(outcome, "poisson_se_hc0", sqrt(vcovHC(fit, type = "HC0")["armtreatment", "armtreatment"]))
   add(outcome, "poisson_se_hc1", sqrt(vcovHC(fit, type = "HC1")["armtreatment", "armtreatment"]))
 
+  # The robust score test of the treatment coefficient, by randomisation (Boos 1992): fit the
+  # model without treatment once; for an assignment c, project c on the covariates with the
+  # fitted weights, c~ = c - R (R'WR)^-1 R'W c; the statistic is (c~'r)^2 / sum(c~^2 r^2).
+  # The null model does not depend on the assignment, so every re-draw reuses it.
+  null_fit <- suppressWarnings(glm(y ~ stratum + log1p(baseline), family = poisson, data = data))
+  covariates <- model.matrix(null_fit)
+  mu <- fitted(null_fit)
+  residual <- y - mu
+  set.seed(seed + 2)
+  candidates <- rbind(as.numeric(treated), redraws(resamples))
+  projected <- candidates - (candidates %*% (covariates * mu)) %*% solve(crossprod(covariates, covariates * mu)) %*%
+    t(covariates)
+  score <- as.vector(projected %*% residual)
+  variance <- as.vector(projected^2 %*% residual^2)
+  statistic <- ifelse(variance > 0, score^2 / variance, 0)
+  p <- (1 + sum(statistic[-1] >= statistic[1] - 1e-9 * max(1, statistic[1]))) / (resamples + 1)
+  add(outcome, "poisson_score_p", p, p_mcse(p, resamples))
+
   # (d) Mann-Whitney / Wilcoxon rank-sum, normal approximation with the tie correction, with
   # and without the continuity correction (scipy's default applies it).
   add(outcome, "wilcox_p_corrected", wilcox.test(y_t, y_c, exact = FALSE, correct = TRUE)$p.value)

@@ -1,10 +1,12 @@
 # Independent statistics for one trial's outcome frame, computed in R, for fdkit's cross-check.
 #
-# Usage: Rscript crosscheck.R FRAME.csv OUT.csv OUTCOMES RESAMPLES SEED
+# Usage: Rscript crosscheck.R FRAME.csv OUT.csv OUTCOMES RESAMPLES SEED [DRAWS.csv]
 #   FRAME.csv  one row per person: arm (treatment/control), block (wave x stratum),
 #              stratum, and for each outcome NAME the columns NAME and NAME_baseline
 #   OUTCOMES   comma-separated outcome names
 #   RESAMPLES  re-draws for each randomisation test
+#   DRAWS.csv  optional: re-draws of the assignment made elsewhere (one row per re-draw, one
+#              0/1 column per person, rows of FRAME.csv in order), tested as given
 # Writes OUT.csv with columns outcome, quantity, value, mcse (the Monte Carlo SE of a
 # resampled p-value, else NA). Nothing here calls or copies fdkit: every figure is computed
 # from its definition, with coin, sandwich and base R.
@@ -20,6 +22,7 @@ out_path <- args[2]
 outcomes <- strsplit(args[3], ",")[[1]]
 resamples <- as.integer(args[4])
 seed <- as.integer(args[5])
+given_draws <- if (length(args) >= 6) unname(as.matrix(read.csv(args[6], header = FALSE))) else NULL
 
 treated <- frame$arm == "treatment"
 block <- factor(frame$block)
@@ -43,18 +46,38 @@ redraws <- function(b) {
 # The Welch-type studentised randomisation test, written from its definition: the difference
 # in means minus its expectation over re-draws, divided by sqrt(s_t^2/n_t + s_c^2/n_c),
 # recomputed for every re-draw; two-sided, (1 + #{|T_b| >= |T_obs|}) / (B + 1).
-studentised_statistic <- function(y, z, expected) {
+# With studentise = FALSE the statistic is the centred difference alone (unstudentised).
+randomisation_statistic <- function(y, z, expected, studentise) {
   n_t <- sum(z)
   centred <- (sum(y[z == 1]) - expected) * (1 / n_t + 1 / (length(y) - n_t))
+  if (!studentise) return(abs(centred))
   scale <- sqrt(var(y[z == 1]) / n_t + var(y[z == 0]) / (length(y) - n_t))
   if (scale > 0) abs(centred) / scale else if (abs(centred) > 1e-12) Inf else 0
 }
-studentised_p <- function(y, draws) {
+randomisation_p <- function(y, draws, studentise = TRUE) {
   # The treated sum's expectation over re-draws: each block's mean times its treated count.
   expected <- sum(tapply(seq_along(y), block, function(i) mean(y[i]) * sum(treated[i])))
-  observed <- studentised_statistic(y, as.numeric(treated), expected)
-  null <- apply(draws, 1, function(z) studentised_statistic(y, z, expected))
+  observed <- randomisation_statistic(y, as.numeric(treated), expected, studentise)
+  null <- apply(draws, 1, function(z) randomisation_statistic(y, z, expected, studentise))
   (1 + sum(null >= observed - 1e-9 * max(1, observed))) / (nrow(draws) + 1)
+}
+
+# The robust score test of the treatment coefficient, by randomisation (Boos 1992): fit the
+# model without treatment once; for an assignment c, project c on the covariates with the
+# fitted weights, c~ = c - R (R'WR)^-1 R'W c; the statistic is (c~'r)^2 / sum(c~^2 r^2).
+# The null model does not depend on the assignment, so every re-draw reuses it.
+score_p <- function(data, draws) {
+  null_fit <- suppressWarnings(glm(y ~ stratum + log1p(baseline), family = poisson, data = data))
+  covariates <- model.matrix(null_fit)
+  mu <- fitted(null_fit)
+  residual <- data$y - mu
+  candidates <- rbind(as.numeric(treated), draws)
+  projected <- candidates - (candidates %*% (covariates * mu)) %*% solve(crossprod(covariates, covariates * mu)) %*%
+    t(covariates)
+  score <- as.vector(projected %*% residual)
+  variance <- as.vector(projected^2 %*% residual^2)
+  statistic <- ifelse(variance > 0, score^2 / variance, 0)
+  (1 + sum(statistic[-1] >= statistic[1] - 1e-9 * max(1, statistic[1]))) / nrow(candidates)
 }
 
 # Fieller's interval for theta = mean_t / mean_c, inverting Welch's test of
@@ -102,7 +125,7 @@ for (outcome in outcomes) {
   p <- as.numeric(pvalue(test))
   add(outcome, "coin_difference_p", p, p_mcse(p, resamples))
   set.seed(seed + 1)
-  p <- studentised_p(y, redraws(resamples))
+  p <- randomisation_p(y, redraws(resamples))
   add(outcome, "studentised_p", p, p_mcse(p, resamples))
 
   # (b) Welch's t-test and Fieller's interval, as % reductions 100 * (1 - theta).
@@ -123,23 +146,18 @@ for (outcome in outcomes) {
   add(outcome, "poisson_se_hc0", sqrt(vcovHC(fit, type = "HC0")["armtreatment", "armtreatment"]))
   add(outcome, "poisson_se_hc1", sqrt(vcovHC(fit, type = "HC1")["armtreatment", "armtreatment"]))
 
-  # The robust score test of the treatment coefficient, by randomisation (Boos 1992): fit the
-  # model without treatment once; for an assignment c, project c on the covariates with the
-  # fitted weights, c~ = c - R (R'WR)^-1 R'W c; the statistic is (c~'r)^2 / sum(c~^2 r^2).
-  # The null model does not depend on the assignment, so every re-draw reuses it.
-  null_fit <- suppressWarnings(glm(y ~ stratum + log1p(baseline), family = poisson, data = data))
-  covariates <- model.matrix(null_fit)
-  mu <- fitted(null_fit)
-  residual <- y - mu
   set.seed(seed + 2)
-  candidates <- rbind(as.numeric(treated), redraws(resamples))
-  projected <- candidates - (candidates %*% (covariates * mu)) %*% solve(crossprod(covariates, covariates * mu)) %*%
-    t(covariates)
-  score <- as.vector(projected %*% residual)
-  variance <- as.vector(projected^2 %*% residual^2)
-  statistic <- ifelse(variance > 0, score^2 / variance, 0)
-  p <- (1 + sum(statistic[-1] >= statistic[1] - 1e-9 * max(1, statistic[1]))) / (resamples + 1)
+  p <- score_p(data, redraws(resamples))
   add(outcome, "poisson_score_p", p, p_mcse(p, resamples))
+
+  # The same three randomisation tests on re-draws supplied by the caller (fdkit's own), so the
+  # p-values must agree exactly: this checks the statistics and the counting, free of Monte
+  # Carlo error.
+  if (!is.null(given_draws)) {
+    add(outcome, "given_draws_studentised_p", randomisation_p(y, given_draws))
+    add(outcome, "given_draws_difference_p", randomisation_p(y, given_draws, studentise = FALSE))
+    add(outcome, "given_draws_score_p", score_p(data, given_draws))
+  }
 
   # (d) Mann-Whitney / Wilcoxon rank-sum, normal approximation with the tie correction, with
   # and without the continuity correction (scipy's default applies it).

@@ -163,20 +163,27 @@ def quick_comparisons(
     outcomes: tuple[str, ...] = OUTCOMES,
     permutations: int = 20_000,
     resamples: int = 20_000,
+    given_draws: int = 2000,
     seed: int = 20231101,
 ) -> list[Comparison]:
     """Compare fdkit with R on one outcome frame (no simulation).
 
-    ``permutations`` are fdkit's re-draws, ``resamples`` R's, for each randomisation test.
+    ``permutations`` are fdkit's re-draws, ``resamples`` R's, for each randomisation test
+    drawn independently on each side. ``given_draws`` re-draws made by fdkit are also handed
+    to R, where the same tests on the same re-draws must give exactly the same p-values.
     """
     from fdkit import analysis
 
     frame = frame.sort_values("person_id", ignore_index=True)
+    treated = (frame["arm"] == "treatment").to_numpy()
+    declared = analysis.assignment_design(frame)
+    draws = declared.permutation_matrix(given_draws, analysis.stream(seed, "r-check", "given draws"))
     columns = ["person_id", "arm", "stratum"] + [c for o in outcomes for c in (o, f"{o}_baseline")]
     with tempfile.TemporaryDirectory(prefix="fdkit-r-check-") as folder:
-        frame_csv, out_csv = Path(folder) / "frame.csv", Path(folder) / "r.csv"
+        frame_csv, out_csv, draws_csv = (Path(folder) / name for name in ("frame.csv", "r.csv", "draws.csv"))
         frame[columns].assign(block=_blocks(frame)).to_csv(frame_csv, index=False)
-        _rscript("crosscheck.R", frame_csv, out_csv, ",".join(outcomes), resamples, seed)
+        np.savetxt(draws_csv, draws.astype(int), fmt="%d", delimiter=",")
+        _rscript("crosscheck.R", frame_csv, out_csv, ",".join(outcomes), resamples, seed, draws_csv)
         r = pd.read_csv(out_csv).set_index(["outcome", "quantity"])
 
     comparisons = []
@@ -197,6 +204,29 @@ def quick_comparisons(
                 _monte_carlo(outcome, label, effect.p_value, effect.p_mcse, value(quantity), mcse(quantity))
             )
 
+        y = frame[outcome].to_numpy(dtype=float)
+        x = _design_matrix(frame, outcome)
+        for statistic in ("studentised", "difference"):
+            p_value = analysis.studentised_p_values(y, treated, declared.blocks, draws, statistic=statistic)[0][0]
+            comparisons.append(
+                _close(
+                    outcome,
+                    f"same re-draws: randomisation p, {statistic}",
+                    float(p_value),
+                    value(f"given_draws_{statistic}_p"),
+                    1e-12,
+                )
+            )
+        comparisons.append(
+            _close(
+                outcome,
+                "same re-draws: Poisson score-test p",
+                analysis.score_test_p(y, x, draws),
+                value("given_draws_score_p"),
+                1e-12,
+            )
+        )
+
         welch = analysis.welch_t(frame, outcome)
         comparisons.append(_close(outcome, "Welch p (t.test)", welch.p_value, value("welch_p"), 1e-12, 1e-9))
         comparisons.append(
@@ -207,8 +237,7 @@ def quick_comparisons(
         )
 
         poisson = analysis.poisson_robust(frame, outcome, seed=seed, permutations=permutations)
-        x = _design_matrix(frame, outcome)
-        beta, _, cov = analysis.poisson_fit(frame[outcome].to_numpy(dtype=float), x)
+        beta, _, cov = analysis.poisson_fit(y, x)
         n, p = x.shape
         se_hc1 = float(np.sqrt(cov[1, 1]))
         comparisons += [

@@ -1,12 +1,14 @@
 # Independent statistics for one trial's outcome frame, computed in R, for fdkit's cross-check.
 #
-# Usage: Rscript crosscheck.R FRAME.csv OUT.csv OUTCOMES RESAMPLES SEED [DRAWS.csv]
+# Usage: Rscript crosscheck.R FRAME.csv OUT.csv OUTCOMES RESAMPLES SEED [DRAWS.csv [GRID.csv]]
 #   FRAME.csv  one row per person: arm (treatment/control), block (wave x stratum),
 #              stratum, and for each outcome NAME the columns NAME and NAME_baseline
 #   OUTCOMES   comma-separated outcome names
 #   RESAMPLES  re-draws for each randomisation test
 #   DRAWS.csv  optional: re-draws of the assignment made elsewhere (one row per re-draw, one
 #              0/1 column per person, rows of FRAME.csv in order), tested as given
+#   GRID.csv   optional: columns outcome, k: grid points (a k / 10 % reduction) at which to
+#              run the studentised test on DRAWS.csv
 # Writes OUT.csv with columns outcome, quantity, value, mcse (the Monte Carlo SE of a
 # resampled p-value, else NA). Nothing here calls or copies fdkit: every figure is computed
 # from its definition, with coin, sandwich and base R.
@@ -23,6 +25,7 @@ outcomes <- strsplit(args[3], ",")[[1]]
 resamples <- as.integer(args[4])
 seed <- as.integer(args[5])
 given_draws <- if (length(args) >= 6) unname(as.matrix(read.csv(args[6], header = FALSE))) else NULL
+grid_points <- if (length(args) >= 7) read.csv(args[7], stringsAsFactors = FALSE) else NULL
 
 treated <- frame$arm == "treatment"
 block <- factor(frame$block)
@@ -157,6 +160,13 @@ for (outcome in outcomes) {
     add(outcome, "given_draws_studentised_p", randomisation_p(y, given_draws))
     add(outcome, "given_draws_difference_p", randomisation_p(y, given_draws, studentise = FALSE))
     add(outcome, "given_draws_score_p", score_p(data, given_draws))
+    # The studentised test at the edges of an interval found by inverting it: grid point k is a
+    # k / 10 % reduction, a ratio theta = (1000 - k) / 1000; the treated outcomes are divided
+    # by theta (the hypothesis that the intervention multiplied them by theta) and re-tested.
+    for (k in grid_points$k[grid_points$outcome == outcome]) {
+      theta <- (1000 - k) / 1000
+      add(outcome, paste0("grid_p_", k), randomisation_p(ifelse(treated, y / theta, y), given_draws))
+    }
   }
 
   # (d) Mann-Whitney / Wilcoxon rank-sum, normal approximation with the tie correction, with

@@ -157,6 +157,18 @@ def _design_matrix(frame: pd.DataFrame, outcome: str) -> np.ndarray:
     return np.column_stack(columns)
 
 
+def _edge_points(low_ratio: float, high_ratio: float) -> list[tuple[int, bool]]:
+    """Grid points (k: a k / 10 % reduction) at each finite edge of an interval: (k, inside)."""
+    points = []
+    if np.isfinite(high_ratio):  # the lowest % reduction not rejected, and one step below it
+        k = round(1000 * (1 - high_ratio))
+        points += [(k, True), (k - 1, False)]
+    if low_ratio > 0:  # the highest % reduction not rejected, and one step above it
+        k = round(1000 * (1 - low_ratio))
+        points += [(k, True), (k + 1, False)]
+    return points
+
+
 def quick_comparisons(
     frame: pd.DataFrame,
     *,
@@ -178,12 +190,25 @@ def quick_comparisons(
     treated = (frame["arm"] == "treatment").to_numpy()
     declared = analysis.assignment_design(frame)
     draws = declared.permutation_matrix(given_draws, analysis.stream(seed, "r-check", "given draws"))
+    # fdkit's interval by inverting the studentised test on those re-draws; R re-tests each edge
+    # (must not be rejected) and the grid point just beyond it (must be rejected).
+    edges = {}
+    for outcome in outcomes:
+        y = frame[outcome].to_numpy(dtype=float)
+        low_ratio, high_ratio = analysis.randomisation_interval(y, treated, declared.blocks, draws)
+        edges[outcome] = _edge_points(low_ratio, high_ratio)
+    grid = pd.DataFrame(
+        [(outcome, k) for outcome, points in edges.items() for k, _ in points], columns=["outcome", "k"]
+    )
     columns = ["person_id", "arm", "stratum"] + [c for o in outcomes for c in (o, f"{o}_baseline")]
     with tempfile.TemporaryDirectory(prefix="fdkit-r-check-") as folder:
-        frame_csv, out_csv, draws_csv = (Path(folder) / name for name in ("frame.csv", "r.csv", "draws.csv"))
+        frame_csv, out_csv, draws_csv, grid_csv = (
+            Path(folder) / name for name in ("frame.csv", "r.csv", "draws.csv", "grid.csv")
+        )
         frame[columns].assign(block=_blocks(frame)).to_csv(frame_csv, index=False)
         np.savetxt(draws_csv, draws.astype(int), fmt="%d", delimiter=",")
-        _rscript("crosscheck.R", frame_csv, out_csv, ",".join(outcomes), resamples, seed, draws_csv)
+        grid.to_csv(grid_csv, index=False)
+        _rscript("crosscheck.R", frame_csv, out_csv, ",".join(outcomes), resamples, seed, draws_csv, grid_csv)
         r = pd.read_csv(out_csv).set_index(["outcome", "quantity"])
 
     comparisons = []
@@ -226,6 +251,20 @@ def quick_comparisons(
                 1e-12,
             )
         )
+
+        for k, inside in edges[outcome]:
+            p_value = value(f"grid_p_{k}")
+            comparisons.append(
+                Comparison(
+                    outcome,
+                    f"interval edge {k / 10:g}%: {'inside' if inside else 'just outside'}, R's p",
+                    float(k / 10),
+                    p_value,
+                    "not rejected" if p_value >= 0.05 else "rejected",
+                    "R must not reject" if inside else "R must reject",
+                    bool((p_value >= 0.05) == inside),
+                )
+            )
 
         welch = analysis.welch_t(frame, outcome)
         comparisons.append(_close(outcome, "Welch p (t.test)", welch.p_value, value("welch_p"), 1e-12, 1e-9))

@@ -7,8 +7,8 @@
 #   RESAMPLES  re-draws for each randomisation test
 #   DRAWS.csv  optional: re-draws of the assignment made elsewhere (one row per re-draw, one
 #              0/1 column per person, rows of FRAME.csv in order), tested as given
-#   GRID.csv   optional: columns outcome, k: grid points (a k / 10 % reduction) at which to
-#              run the studentised test on DRAWS.csv
+#   GRID.csv   optional: columns outcome, test (studentised or score), k: grid points (a
+#              k / 10 % reduction) at which to run that test on DRAWS.csv
 # Writes OUT.csv with columns outcome, quantity, value, mcse (the Monte Carlo SE of a
 # resampled p-value, else NA). Nothing here calls or copies fdkit: every figure is computed
 # from its definition, with coin, sandwich and base R.
@@ -69,8 +69,11 @@ randomisation_p <- function(y, draws, studentise = TRUE) {
 # model without treatment once; for an assignment c, project c on the covariates with the
 # fitted weights, c~ = c - R (R'WR)^-1 R'W c; the statistic is (c~'r)^2 / sum(c~^2 r^2).
 # The null model does not depend on the assignment, so every re-draw reuses it.
-score_p <- function(data, draws) {
-  null_fit <- suppressWarnings(glm(y ~ stratum + log1p(baseline), family = poisson, data = data))
+# beta is the hypothesised coefficient, entered as the offset beta * treated.
+score_p <- function(data, draws, beta = 0) {
+  null_fit <- suppressWarnings(
+    glm(y ~ stratum + log1p(baseline), family = poisson, data = data, offset = beta * as.numeric(treated))
+  )
   covariates <- model.matrix(null_fit)
   mu <- fitted(null_fit)
   residual <- data$y - mu
@@ -160,12 +163,19 @@ for (outcome in outcomes) {
     add(outcome, "given_draws_studentised_p", randomisation_p(y, given_draws))
     add(outcome, "given_draws_difference_p", randomisation_p(y, given_draws, studentise = FALSE))
     add(outcome, "given_draws_score_p", score_p(data, given_draws))
-    # The studentised test at the edges of an interval found by inverting it: grid point k is a
-    # k / 10 % reduction, a ratio theta = (1000 - k) / 1000; the treated outcomes are divided
-    # by theta (the hypothesis that the intervention multiplied them by theta) and re-tested.
-    for (k in grid_points$k[grid_points$outcome == outcome]) {
+    # Each test at the edges of the interval found by inverting it: grid point k is a k / 10 %
+    # reduction, a ratio theta = (1000 - k) / 1000. The studentised test divides the treated
+    # outcomes by theta; the score test takes log(theta) as the treatment coefficient.
+    points <- if (is.null(grid_points)) data.frame(k = numeric(0)) else grid_points[grid_points$outcome == outcome, ]
+    for (i in seq_len(nrow(points))) {
+      k <- points$k[i]
       theta <- (1000 - k) / 1000
-      add(outcome, paste0("grid_p_", k), randomisation_p(ifelse(treated, y / theta, y), given_draws))
+      p <- if (points$test[i] == "studentised") {
+        randomisation_p(ifelse(treated, y / theta, y), given_draws)
+      } else {
+        score_p(data, given_draws, beta = log(theta))
+      }
+      add(outcome, paste0("grid_p_", points$test[i], "_", k), p)
     }
   }
 

@@ -157,16 +157,24 @@ def _design_matrix(frame: pd.DataFrame, outcome: str) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def _edge_points(low_ratio: float, high_ratio: float) -> list[tuple[int, bool]]:
-    """Grid points (k: a k / 10 % reduction) at each finite edge of an interval: (k, inside)."""
+def _edge_points(low: float, high: float) -> list[tuple[int, bool]]:
+    """Grid points (k: a k / 10 % reduction) at each finite edge of an interval: ``(k, inside)``.
+
+    ``low`` and ``high`` are the interval's grid indices (infinite where a side is unbounded).
+    """
     points = []
-    if np.isfinite(high_ratio):  # the lowest % reduction not rejected, and one step below it
-        k = round(1000 * (1 - high_ratio))
-        points += [(k, True), (k - 1, False)]
-    if low_ratio > 0:  # the highest % reduction not rejected, and one step above it
-        k = round(1000 * (1 - low_ratio))
-        points += [(k, True), (k + 1, False)]
+    if np.isfinite(low):
+        points += [(int(low), True), (int(low) - 1, False)]
+    if np.isfinite(high):
+        points += [(int(high), True), (int(high) + 1, False)]
     return points
+
+
+def _grid(ratio_low: float, ratio_high: float) -> tuple[float, float]:
+    """A ratio interval as grid indices of the % reduction: ``(low, high)``, infinite where unbounded."""
+    low = round(1000 * (1 - ratio_high)) if np.isfinite(ratio_high) else -np.inf
+    high = round(1000 * (1 - ratio_low)) if ratio_low > 0 else np.inf
+    return low, high
 
 
 def quick_comparisons(
@@ -190,16 +198,22 @@ def quick_comparisons(
     treated = (frame["arm"] == "treatment").to_numpy()
     declared = analysis.assignment_design(frame)
     draws = declared.permutation_matrix(given_draws, analysis.stream(seed, "r-check", "given draws"))
-    # fdkit's interval by inverting the studentised test on those re-draws; R re-tests each edge
-    # (must not be rejected) and the grid point just beyond it (must be rejected).
-    edges = {}
+    # fdkit's intervals by inverting the studentised and the score tests on those re-draws; R
+    # re-tests each edge (must not be rejected) and the grid point just beyond it (must be rejected).
+    edges = []
     for outcome in outcomes:
         y = frame[outcome].to_numpy(dtype=float)
-        low_ratio, high_ratio = analysis.randomisation_interval(y, treated, declared.blocks, draws)
-        edges[outcome] = _edge_points(low_ratio, high_ratio)
-    grid = pd.DataFrame(
-        [(outcome, k) for outcome, points in edges.items() for k, _ in points], columns=["outcome", "k"]
-    )
+        studentised = _grid(*analysis.randomisation_interval(y, treated, declared.blocks, draws))
+        x = _design_matrix(frame, outcome)
+        beta = analysis.poisson_fit(y, x)[0][1]
+
+        def score_rejects(k, y=y, x=x):
+            return analysis.score_test_p(y, x, draws, float(np.log((1000 - k) / 1000))) < 0.05
+
+        score = analysis.invert_on_grid(score_rejects, round(1000 * (1 - np.exp(beta))))[:2]
+        for test, interval in (("studentised", studentised), ("score", score)):
+            edges += [(outcome, test, k, inside) for k, inside in _edge_points(*interval)]
+    grid = pd.DataFrame(edges, columns=["outcome", "test", "k", "inside"])
     columns = ["person_id", "arm", "stratum"] + [c for o in outcomes for c in (o, f"{o}_baseline")]
     with tempfile.TemporaryDirectory(prefix="fdkit-r-check-") as folder:
         frame_csv, out_csv, draws_csv, grid_csv = (
@@ -207,7 +221,7 @@ def quick_comparisons(
         )
         frame[columns].assign(block=_blocks(frame)).to_csv(frame_csv, index=False)
         np.savetxt(draws_csv, draws.astype(int), fmt="%d", delimiter=",")
-        grid.to_csv(grid_csv, index=False)
+        grid[["outcome", "test", "k"]].to_csv(grid_csv, index=False)
         _rscript("crosscheck.R", frame_csv, out_csv, ",".join(outcomes), resamples, seed, draws_csv, grid_csv)
         r = pd.read_csv(out_csv).set_index(["outcome", "quantity"])
 
@@ -252,12 +266,13 @@ def quick_comparisons(
             )
         )
 
-        for k, inside in edges[outcome]:
-            p_value = value(f"grid_p_{k}")
+        for _, test, k, inside in grid[grid["outcome"] == outcome].itertuples(index=False):
+            p_value = value(f"grid_p_{test}_{k}")
             comparisons.append(
                 Comparison(
                     outcome,
-                    f"interval edge {k / 10:g}%: {'inside' if inside else 'just outside'}, R's p",
+                    f"{'primary' if test == 'studentised' else 'Poisson'} interval edge {k / 10:g}%: "
+                    f"{'inside' if inside else 'just outside'}, R's p",
                     float(k / 10),
                     p_value,
                     "not rejected" if p_value >= 0.05 else "rejected",

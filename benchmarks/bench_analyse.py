@@ -130,7 +130,8 @@ def main() -> int:
 
     methods = ", ".join(analysis.DEFAULT_METHODS)
     print(
-        f"fdkit analyse, shipped trial (148 people, 7 outcomes x 3 subgroups x the default methods: {methods}; 2,000 re-draws)"
+        "fdkit analyse, shipped trial (148 people, 7 outcomes x 3 subgroups x the default methods: "
+        f"{methods}; 2,000 re-draws)"
     )
     print(
         f"  whole command: median {median:.2f} s of {args.repeats} runs ({', '.join(f'{t:.2f}' for t in times)}); "

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -481,3 +481,15 @@ def test_mann_whitney_p_is_scipys(first, second):
         return  # the kit reports p = 1 with a note before asking for a p-value
     expected = stats.mannwhitneyu(first, second, alternative="two-sided").pvalue
     assert analysis.mann_whitney_p(first, second) == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([(10, 15, 12, 18), (20, 44, 25, 59), (6, 30, 30, 6)]))
+def test_every_default_interval_excludes_0_exactly_when_its_p_is_below_005_and_stays_under_100(seed, sizes):
+    """Issue 10's promise on any records: one interval per estimate, inverting the test beside it."""
+    table = analysis.results_table(small_frame(seed, n=sizes), outcomes=("knife_suspect",), permutations=199)
+    shown = table[table["ci_low"].notna() & table["ci_high"].notna()]
+    assert set(shown["method"]) <= set(analysis.DEFAULT_METHODS)
+    excludes_0 = (shown["ci_low"] > 0) | (shown["ci_high"] < 0)
+    assert excludes_0.eq(shown["p_value"] < 0.05).all(), shown[["method", "subgroup", "ci_low", "ci_high", "p_value"]]
+    assert (shown["ci_high"] <= 100).all()

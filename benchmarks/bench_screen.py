@@ -114,7 +114,8 @@ WITH suspect AS (
            (o.knife_offence OR e.knife) AS knife, o.violent, o.sexual
     FROM events e JOIN offences o USING (offence_code)
     WHERE e.role = 'suspect'
-      AND e.offence_date BETWEEN DATE '2021-02-01' AND DATE '2023-02-01'
+      -- the kit's day rule: windows include their first day and end the day before R
+      AND e.offence_date >= DATE '2021-02-01' AND e.offence_date < DATE '2023-02-01'
 ), per_crime AS (
     SELECT person_id, crime_id,
            bool_or(knife AND offence_date >= DATE '2022-02-01') AS is_index,

@@ -802,6 +802,20 @@ def _refuse_records_folder(out: Path) -> None:
         raise FileExistsError(f"{out}/ already holds records; choose a new folder")
 
 
+def _write_records_folder(
+    out: str | Path, records: Records, tables: dict[str, str], description: dict
+) -> dict[str, Path]:
+    """Write records, then each of ``tables`` (file name: CSV text), then ``extract.json``, into a new folder."""
+    out = Path(out)
+    _refuse_records_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_records(records, out)
+    for name, text in {**tables, EXTRACT_FILE: json.dumps(description, indent=2) + "\n"}.items():
+        _write_text(out / name, text)
+        written[name] = out / name
+    return written
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -818,12 +832,6 @@ def write_import(result: ImportResult, out: str | Path, raw_dir: str | Path | No
     FileExistsError
         If ``out`` already holds records.
     """
-    out = Path(out)
-    _refuse_records_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_records(result.records, out)
-    ledger = out / LEDGER_FILE
-    _write_text(ledger, result.ledger.to_csv(index=False, lineterminator="\n"))
     sources = {}
     if raw_dir is not None:
         sources = {name: _sha256(Path(raw_dir) / name) for name in result.rows_read}
@@ -841,9 +849,8 @@ def write_import(result: ImportResult, out: str | Path, raw_dir: str | Path | No
         "source_sha256": sources,
         "lookup": offences.describe_lookup(result.records.lookup),
     }
-    path = out / EXTRACT_FILE
-    _write_text(path, json.dumps(description, indent=2) + "\n")
-    return {**written, ledger.name: ledger, path.name: path}
+    ledger = {LEDGER_FILE: result.ledger.to_csv(index=False, lineterminator="\n")}
+    return _write_records_folder(out, result.records, ledger, description)
 
 
 # --- follow-up extracts ---------------------------------------------------------------------
@@ -1031,14 +1038,6 @@ def write_merge(result: MergeResult, out: str | Path) -> dict[str, Path]:
     The merged folder's ``extract.json`` gives the coverage of the extracts together (the
     first extract's start, the last one's end), so a later merge reads it correctly.
     """
-    out = Path(out)
-    _refuse_records_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_records(result.records, out)
-    conflicts = out / CONFLICTS_FILE
-    _write_text(conflicts, result.conflicts.to_csv(index=False, lineterminator="\n"))
-    extracts = out / EXTRACTS_FILE
-    _write_text(extracts, result.extracts.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%d"))
     description = {
         "coverage_start": f"{result.extracts['coverage_start'].iloc[0]:%Y-%m-%d}",
         "coverage_end": f"{result.extracts['coverage_end'].iloc[-1]:%Y-%m-%d}",
@@ -1047,6 +1046,8 @@ def write_merge(result: MergeResult, out: str | Path) -> dict[str, Path]:
         "events": len(result.records.events),
         "lookup": offences.describe_lookup(result.records.lookup),
     }
-    path = out / EXTRACT_FILE
-    _write_text(path, json.dumps(description, indent=2) + "\n")
-    return {**written, conflicts.name: conflicts, extracts.name: extracts, path.name: path}
+    tables = {
+        CONFLICTS_FILE: result.conflicts.to_csv(index=False, lineterminator="\n"),
+        EXTRACTS_FILE: result.extracts.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%d"),
+    }
+    return _write_records_folder(out, result.records, tables, description)

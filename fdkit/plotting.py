@@ -48,10 +48,7 @@ def shuffle_histogram(shuffles, *, xlabel: str, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 3.6))
+    ax = _axes(ax, figsize=(7.5, 3.6))
     ax.hist(shuffles.shuffled, bins=40, color=PALETTE[0], alpha=0.8, label=f"{len(shuffles.shuffled):,} shuffles")
     ax.axvline(shuffles.observed, color=PALETTE[3], linewidth=2.5, label="observed difference")
     ax.axvline(-shuffles.observed, color=PALETTE[3], linewidth=1.5, linestyle=":", label="as far on the other side")
@@ -77,10 +74,7 @@ def before_and_after(table, *, ylabel: str, title: str, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax = _axes(ax, figsize=(6.5, 3.8))
     for arm, values in table.iterrows():
         ax.plot([0, 1], values.to_numpy()[:2], marker="o", linewidth=2, color=ARM_COLOURS.get(arm), label=arm)
     ax.set_xticks([0, 1], list(table.columns[:2]))  # a tick for each year, "year after" included
@@ -88,4 +82,13 @@ def before_and_after(table, *, ylabel: str, title: str, ax=None):
     ax.set_ylim(0, 1.1 * float(table.iloc[:, :2].to_numpy().max()))  # from 0: the fall is not exaggerated
     ax.set(ylabel=ylabel, title=title)
     ax.legend(frameon=False)
+    return ax
+
+
+def _axes(ax, figsize):
+    """``ax``, or the axes of a new figure of ``figsize`` inches when it is None."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize)
     return ax

@@ -20,6 +20,7 @@ file lines and the offending values.
 from __future__ import annotations
 
 import csv
+import functools
 import mmap
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -996,9 +997,22 @@ def _first_characters(values: pd.Series) -> np.ndarray:
 
 
 def _may_hold_quotes(path: Path) -> bool:
-    """False if the file has no double quote at all, so no value in it can hold a line break."""
+    """False if the file has no double quote at all, so no value in it can hold a line break.
+
+    Reading and the line-break check both ask; the answer is kept for the file as it is
+    (its size and modification time), so a large file is scanned once.
+    """
     try:
-        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        stat = path.stat()
+    except OSError:
+        return True
+    return _holds_a_quote(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _holds_a_quote(path: str, size: int, modified_ns: int) -> bool:
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             return data.find(b'"') >= 0
     except (OSError, ValueError):
         return True

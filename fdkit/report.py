@@ -177,14 +177,9 @@ def _progress(callback: Callable[[str], None] | None, message: str) -> None:
 
 
 def _ratio_of_means_results(frame: pd.DataFrame, settings: ReportSettings, **options) -> tuple[pd.DataFrame, str]:
-    """The engine's ratio-of-means results, asking for the randomisation interval if it is not the default."""
-    parameters = inspect.signature(analysis.results_table).parameters
+    """The ratio-of-means results, with the randomisation interval: it inverts the test beside it."""
     kwargs = dict(seed=settings.seed, resamples=settings.resamples, permutations=settings.permutations, **options)
-    label = "randomisation"
-    if "interval" in parameters:
-        # The randomisation interval inverts the same test as the p-value, so the two agree.
-        kwargs["interval"] = "randomisation"
-    return analysis.results_table(frame, **kwargs), label
+    return analysis.results_table(frame, interval="randomisation", **kwargs), "randomisation"
 
 
 class _Done:
@@ -215,12 +210,6 @@ def _in_background(function, *args, **kwargs):
     future = executor.submit(function, *args, **kwargs)
     executor.shutdown(wait=False)
     return future
-
-
-def _accepted(function, options: dict) -> dict:
-    """The resampling options ``function`` takes (the inference engine's signatures have changed over time)."""
-    parameters = inspect.signature(function).parameters
-    return {key: value for key, value in options.items() if key in parameters}
 
 
 def _synthetic_manifest(folder: Path) -> dict | None:
@@ -320,10 +309,9 @@ def build_report(
     )
     lap("methods")
     _progress(progress, "subgroups and engagement")
-    resampling = dict(seed=settings.seed, resamples=settings.resamples, permutations=settings.permutations)
     interactions = pd.concat(
         [
-            analysis.interaction_test(frame, name, **_accepted(analysis.interaction_test, resampling))
+            analysis.interaction_test(frame, name, seed=settings.seed, permutations=settings.permutations)
             for name in outcome_definitions.OUTCOME_NAMES
             if name in frame
         ],
@@ -333,7 +321,9 @@ def build_report(
     if "engaged" in frame:
         engagement = pd.concat(
             [
-                analysis.cace(frame, name, **_accepted(analysis.cace, resampling)).to_frame()
+                analysis.cace(
+                    frame, name, seed=settings.seed, resamples=settings.resamples, permutations=settings.permutations
+                ).to_frame()
                 for name in outcome_definitions.OUTCOME_NAMES
                 if name in frame
             ],
@@ -701,6 +691,17 @@ def find_chromium() -> str | None:
 
 
 #: How to print the report without Chromium: any browser's print dialogue does it.
+#: How the kit runs Chromium: no window, no sandbox (these machines run as root), and nothing
+#: fetched or synced in the background, so a report prints offline.
+HEADLESS_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 PRINT_HELP = (
     "open {html} in a web browser, choose Print (Ctrl+P or Cmd+P), set the paper to A4 and the "
     "destination to 'Save as PDF'; the page's print layout does the rest"
@@ -722,13 +723,7 @@ def write_pdf(html_path: str | Path, pdf_path: str | Path, *, browser: str | Non
     with tempfile.TemporaryDirectory() as profile:
         command = [
             browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *HEADLESS_FLAGS,
             f"--user-data-dir={profile}",
             "--no-pdf-header-footer",
             f"--print-to-pdf={pdf_path}",

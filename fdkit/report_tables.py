@@ -155,6 +155,19 @@ def interval_label(results: pd.DataFrame, default: str) -> str:
     return default
 
 
+def _with_interval_caption(results: pd.DataFrame, caption: str, interval: str) -> PeopleTable:
+    """An empty table whose caption ends by saying how its 95% intervals were made."""
+    return PeopleTable(pd.DataFrame(), caption + f" 95% intervals: {interval_label(results, interval)}.")
+
+
+def _estimate_cells(row, table: PeopleTable) -> tuple[str, str]:
+    """A row's % reduction and 95% interval as text; a missing one marks the table's dash footnote."""
+    interval_text = format_interval(row.ci_low, row.ci_high, table)
+    if interval_text == DASH or _missing(row.pct_reduction):
+        table.use("dash")
+    return format_pct(row.pct_reduction, table), interval_text
+
+
 def _mean_decimals(outcome: str) -> int:
     return 1 if outcome_definitions.get(outcome).measure == "harm" else 2
 
@@ -200,20 +213,17 @@ def results_for_people(results: pd.DataFrame, caption: str, interval: str) -> Pe
         What the interval is, when the table has no ``interval`` column to say so.
     """
     n_t, n_c = int(results["n_treated"].iloc[0]), int(results["n_control"].iloc[0])
-    label = interval_label(results, interval)
-    table = PeopleTable(pd.DataFrame(), caption + f" 95% intervals: {label}.")
+    table = _with_interval_caption(results, caption, interval)
     rows = []
     for row in results.itertuples():
         decimals = _mean_decimals(row.outcome)
-        interval_text = format_interval(row.ci_low, row.ci_high, table)
-        if interval_text == DASH or _missing(row.pct_reduction):
-            table.use("dash")
+        reduction_text, interval_text = _estimate_cells(row, table)
         rows.append(
             {
                 "Outcome": outcome_label(row.outcome),
                 f"Mean, intervention (n = {n_t})": format_number(row.mean_treated, decimals),
                 f"Mean, usual services (n = {n_c})": format_number(row.mean_control, decimals),
-                "% reduction": format_pct(row.pct_reduction, table),
+                "% reduction": reduction_text,
                 "95% interval": interval_text,
                 "p-value": format_p(row.p_value),
                 "Holm-adjusted p": format_p(getattr(row, "p_holm", float("nan"))),
@@ -259,20 +269,17 @@ def methods_for_people(results: pd.DataFrame, caption: str) -> PeopleTable:
 
 def subgroups_for_people(results: pd.DataFrame, interactions: pd.DataFrame, caption: str, interval: str) -> PeopleTable:
     """Each outcome's effect within each stratum, with the test of whether the effects differ."""
-    label = interval_label(results, interval)
-    table = PeopleTable(pd.DataFrame(), caption + f" 95% intervals: {label}.")
+    table = _with_interval_caption(results, caption, interval)
     interaction_p = dict(zip(interactions["outcome"], interactions["p_value"]))
     rows = []
     for row in results.itertuples():
-        interval_text = format_interval(row.ci_low, row.ci_high, table)
-        if interval_text == DASH or _missing(row.pct_reduction):
-            table.use("dash")
+        reduction_text, interval_text = _estimate_cells(row, table)
         rows.append(
             {
                 "Outcome": outcome_label(row.outcome),
                 "Age band": str(row.subgroup),
                 "People (intervention / usual)": f"{row.n_treated} / {row.n_control}",
-                "% reduction": format_pct(row.pct_reduction, table),
+                "% reduction": reduction_text,
                 "95% interval": interval_text,
                 "p-value": format_p(row.p_value),
                 "Effects differ? p": format_p(interaction_p.get(row.outcome)),
@@ -289,17 +296,14 @@ def subgroups_for_people(results: pd.DataFrame, interactions: pd.DataFrame, capt
 
 def engagement_for_people(effects: pd.DataFrame, caption: str, interval: str) -> PeopleTable:
     """The effect among those who engaged (CACE), per outcome."""
-    label = interval_label(effects, interval)
-    table = PeopleTable(pd.DataFrame(), caption + f" 95% intervals: {label}.")
+    table = _with_interval_caption(effects, caption, interval)
     rows = []
     for row in effects.itertuples():
-        interval_text = format_interval(row.ci_low, row.ci_high, table)
-        if interval_text == DASH or _missing(row.pct_reduction):
-            table.use("dash")
+        reduction_text, interval_text = _estimate_cells(row, table)
         rows.append(
             {
                 "Outcome": outcome_label(row.outcome),
-                "% reduction among those who engaged": format_pct(row.pct_reduction, table),
+                "% reduction among those who engaged": reduction_text,
                 "95% interval": interval_text,
                 "p-value": format_p(getattr(row, "p_value", float("nan"))),
             }

@@ -41,3 +41,25 @@ def make_records(persons, events) -> Records:
         for column in columns:
             frame[column] = frame[column].astype("str")
     return Records(persons=persons, events=events)
+
+
+def randomise_command(eligible, out, *extra, seed=1, under_18s=20, adults=25) -> list[str]:
+    """``fdkit randomise`` as the trial ran it: by age band, 20 + 25 treated places, on 2023-02-01."""
+    return [
+        "randomise",
+        "--eligible",
+        str(eligible),
+        "--strata",
+        "age_band",
+        "--treat",
+        f"11-17={under_18s}",
+        "--treat",
+        f"18-25={adults}",
+        "--seed",
+        str(seed),
+        "--date",
+        "2023-02-01",
+        "--out",
+        str(out),
+        *extra,
+    ]

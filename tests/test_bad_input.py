@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from builders import randomise_command
 
 from fdkit.cli import main
 
@@ -250,44 +251,12 @@ ALLOCATION_CASES = [
     ),
     (
         "capacity above a stratum",
-        lambda tr, t: [
-            "randomise",
-            "--eligible",
-            str(tr / "eligible.csv"),
-            "--strata",
-            "age_band",
-            "--treat",
-            "11-17=500",
-            "--treat",
-            "18-25=25",
-            "--seed",
-            "1",
-            "--date",
-            "2023-02-01",
-            "--out",
-            str(t / "a.csv"),
-        ],
+        lambda tr, t: randomise_command(tr / "eligible.csv", t / "a.csv", under_18s=500),
         "capacity of 500",
     ),
     (
         "eligible list without the strata column",
-        lambda tr, t: [
-            "randomise",
-            "--eligible",
-            str(_no_bands(tr, t)),
-            "--strata",
-            "age_band",
-            "--treat",
-            "11-17=20",
-            "--treat",
-            "18-25=25",
-            "--seed",
-            "1",
-            "--date",
-            "2023-02-01",
-            "--out",
-            str(t / "a.csv"),
-        ],
+        lambda tr, t: randomise_command(_no_bands(tr, t), t / "a.csv"),
         "age_band",
     ),
     (

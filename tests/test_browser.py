@@ -35,15 +35,7 @@ from fdkit.report_html import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("FDKIT_CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+LAUNCH_ARGS = list(report.HEADLESS_FLAGS)
 ENABLE = "run `bash .ci/browser.sh` (installs Debian's chromium and Playwright, then runs this file)"
 
 try:
@@ -98,16 +90,8 @@ def report_file(tmp_path_factory):
 def _open_offline(browser, url: str, *, width: int = WIDTH):
     """A page with every request except ``url`` itself recorded and aborted, and its console watched."""
     context = browser.new_context(viewport={"width": width, "height": 900}, offline=True)
-    requests, errors = [], []
-
-    def route(request_route):
-        if request_route.request.url == url:
-            request_route.continue_()
-        else:
-            requests.append(request_route.request.url)
-            request_route.abort()
-
-    context.route("**/*", route)
+    errors = []
+    requests = _block_all_but(context, lambda address: address == url)
     page = context.new_page()
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -300,16 +284,7 @@ def test_notebook_00_runs_all_in_jupyterlab(browser, tmp_path):
     wanted = ["" if hide else f"[{n}]:" for n, hide in enumerate(hidden, start=1)]
     server = _start_lab(tmp_path, root)
     context = browser.new_context(viewport={"width": WIDTH, "height": 900})
-    outside = []
-
-    def route(request_route):
-        if request_route.request.url.startswith(server.url):
-            request_route.continue_()
-        else:
-            outside.append(request_route.request.url)
-            request_route.abort()
-
-    context.route("**/*", route)
+    outside = _block_all_but(context, lambda address: address.startswith(server.url))
     page = context.new_page()
     prompts: list[str] = []
     try:
@@ -351,3 +326,18 @@ def test_notebook_00_runs_all_in_jupyterlab(browser, tmp_path):
     finally:
         context.close()
         _stop(server)
+
+
+def _block_all_but(context, allowed) -> list[str]:
+    """Abort every request of ``context`` whose URL ``allowed`` refuses; the list fills with them."""
+    blocked: list[str] = []
+
+    def route(request_route):
+        if allowed(request_route.request.url):
+            request_route.continue_()
+        else:
+            blocked.append(request_route.request.url)
+            request_route.abort()
+
+    context.route("**/*", route)
+    return blocked

@@ -6,23 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders import randomise_command
 
 from fdkit.analysis import RESULT_COLUMNS
 from fdkit.cli import build_parser, main
 
 SHIPPED = Path(__file__).resolve().parents[1] / "synthetic"
-RANDOMISE = [
-    "--strata",
-    "age_band",
-    "--treat",
-    "11-17=20",
-    "--treat",
-    "18-25=25",
-    "--seed",
-    "5",
-    "--date",
-    "2023-02-01",
-]
 
 
 @pytest.fixture()
@@ -73,18 +62,18 @@ def test_screen_writes_the_eligible_people_and_funnel(tmp_path, capsys):
 
 def test_randomise_then_verify_then_refuse_to_overwrite(eligible, tmp_path, capsys):
     allocation = tmp_path / "allocation.csv"
-    assert main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(allocation)]) == 0
+    assert main(randomise_command(eligible, allocation, seed=5)) == 0
     assert (tmp_path / "allocation.seal.json").is_file()
     assert main(["verify", "--eligible", str(eligible), str(allocation)]) == 0
     before = allocation.read_bytes()
-    assert main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(allocation)]) == 2
+    assert main(randomise_command(eligible, allocation, seed=5)) == 2
     assert "never overwritten" in capsys.readouterr().err
     assert allocation.read_bytes() == before
 
 
 def test_verify_fails_on_a_tampered_row(eligible, tmp_path, capsys):
     allocation = tmp_path / "allocation.csv"
-    main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(allocation)])
+    main(randomise_command(eligible, allocation, seed=5))
     table = pd.read_csv(allocation, dtype=str)
     first_control = table.index[table["arm"] == "control"][0]
     table.loc[first_control, "arm"] = "treatment"
@@ -98,29 +87,13 @@ def test_verify_fails_on_a_tampered_row(eligible, tmp_path, capsys):
 def test_shuffled_eligible_rows_give_the_same_allocation(eligible, tmp_path):
     shuffled = tmp_path / "shuffled.csv"
     pd.read_csv(eligible, dtype=str).sample(frac=1, random_state=2).to_csv(shuffled, index=False)
-    main(["randomise", "--eligible", str(eligible), *RANDOMISE, "--out", str(tmp_path / "a.csv")])
-    main(["randomise", "--eligible", str(shuffled), *RANDOMISE, "--out", str(tmp_path / "b.csv")])
+    main(randomise_command(eligible, tmp_path / "a.csv", seed=5))
+    main(randomise_command(shuffled, tmp_path / "b.csv", seed=5))
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
 
 def test_bad_capacity_is_a_data_error_and_bad_usage_exits_2(eligible, tmp_path, capsys):
-    args = [
-        "randomise",
-        "--eligible",
-        str(eligible),
-        "--strata",
-        "age_band",
-        "--treat",
-        "11-17=999",
-        "--treat",
-        "18-25=25",
-        "--seed",
-        "5",
-        "--date",
-        "2023-02-01",
-        "--out",
-        str(tmp_path / "x.csv"),
-    ]
+    args = randomise_command(eligible, tmp_path / "x.csv", seed=5, under_18s=999)
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "capacity of 999" in err and "Traceback" not in err

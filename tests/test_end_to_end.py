@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+from builders import randomise_command
 
 from fdkit.cli import main
 
@@ -31,28 +32,7 @@ def test_synth_validate_screen_randomise_verify_analyse_report(tmp_path, capsys)
         == 0
     )
     allocation = tmp_path / "allocation.csv"
-    assert (
-        main(
-            [
-                "randomise",
-                "--eligible",
-                str(eligible),
-                "--strata",
-                "age_band",
-                "--treat",
-                "11-17=20",
-                "--treat",
-                "18-25=25",
-                "--seed",
-                "99",
-                "--date",
-                "2023-02-01",
-                "--out",
-                str(allocation),
-            ]
-        )
-        == 0
-    )
+    assert main(randomise_command(eligible, allocation, seed=99)) == 0
     assert main(["verify", "--eligible", str(eligible), str(allocation)]) == 0
     results = tmp_path / "results.csv"
     assert (

@@ -36,6 +36,9 @@ from pathlib import Path
 from unittest import mock
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPOSITORY / "tests"))  # the shared builders, when run as a script too
+from builders import randomise_command  # noqa: E402
+
 SHIPPED = REPOSITORY / "synthetic"
 
 PERSONS = "person_id,date_of_birth,sex\nA,2005-01-01,M\nB,2006-03-04,F\nC,2004-07-09,M\n"
@@ -146,24 +149,7 @@ def randomise(root, out, *extra, eligible=None):
     if eligible is None:
         eligible = root / "eligible.csv"
         shutil.copy(SHIPPED / "eligible.csv", eligible)
-    return [
-        "randomise",
-        "--eligible",
-        str(eligible),
-        "--strata",
-        "age_band",
-        "--treat",
-        "11-17=20",
-        "--treat",
-        "18-25=25",
-        "--seed",
-        "1",
-        "--date",
-        "2023-02-01",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    return randomise_command(eligible, out, *extra)
 
 
 def key_file(root, content: bytes | str, mode=0o600, name="unit.key") -> Path:

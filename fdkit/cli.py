@@ -438,7 +438,7 @@ def _run_analyse(args) -> int:
         .round({"p_value": 3})
         .to_string(index=False)
     )
-    print("95% intervals invert the studentised randomisation test" if args.interval == "randomisation" else "")
+    print("95% intervals invert the score randomisation test (equal-tailed)" if args.interval == "randomisation" else "")
     print(
         f"\nall methods and subgroups written to {args.out}"
         + (f"; outcome frame to {args.frame_out}" if args.frame_out else "")
@@ -447,12 +447,17 @@ def _run_analyse(args) -> int:
 
 
 POWER_COLUMNS = (
+    "outcome",
     "n_treated",
     "n_control",
     "reduction",
     "method",
     "sims",
-    *(column for name in ("power", "bias", "rmse", "coverage", "type_s", "type_m") for column in (name, f"{name}_se")),
+    *(
+        column
+        for name in ("power", "reject_reduction", "reject_increase", "bias", "rmse", "coverage", "type_s", "type_m")
+        for column in (name, f"{name}_se")
+    ),
 )
 
 
@@ -473,51 +478,90 @@ def _add_power(commands) -> None:
         help="power, bias, coverage and type S/M of trial designs, by simulation",
         description="Simulate trials of each design from the synthetic world and diagnose the "
         "analysis. Sizes are paired element by element and split across age bands in the trial's "
-        "proportions; every size is run at every reduction. With --reduction 0 the 'power' column "
-        "is the type I error.",
+        "proportions; every size is run at every reduction (negative: an increase). With --reduction 0 "
+        "the 'power' column is the type I error, and 'reject_reduction' and 'reject_increase' split it "
+        "into its two tails. --calibration instead checks each default method of a design at no effect "
+        "(each tail's false alarms) and at the effects the kit meets (its interval's coverage).",
         epilog=(
             "example:\n"
             "  fdkit power --n-treated 45 --n-control 103 --reduction 54 --sims 1000 --seed 1 --out power.csv\n"
-            "  fdkit power --n-treated 45,90,180 --n-control 105,210,420 --reduction 25,54 --out curve.csv"
+            "  fdkit power --n-treated 45,90,180 --n-control 105,210,420 --reduction 25,54 --out curve.csv\n"
+            "  fdkit power --n-treated 45 --n-control 103 --reduction=-25 --out increase.csv\n"
+            "  fdkit power --calibration --n-treated 45 --n-control 103 --sims 2000 --out calibration.csv"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--n-treated", type=_int_list, required=True, help="comma-separated treated sizes")
     parser.add_argument("--n-control", type=_int_list, required=True, help="comma-separated control sizes, paired")
     parser.add_argument(
-        "--reduction", type=_float_list, required=True, help="true %% reduction(s) in the outcome, comma-separated"
+        "--reduction",
+        type=_float_list,
+        help="true %% reduction(s) in the outcome, comma-separated; negative for an increase (--reduction=-25)",
+    )
+    parser.add_argument(
+        "--calibration",
+        action="store_true",
+        help="check the default methods instead: false alarms in each tail at no effect, and coverage at "
+        "a true 0, 40, 54 and 70%% reduction and a 25%% increase (--reduction is then not taken)",
     )
     parser.add_argument("--out", type=Path, required=True, help="where to write the diagnosis (CSV)")
     parser.add_argument("--sims", type=int, default=1000, help="simulated trials per design (default 1000)")
     parser.add_argument("--seed", type=_seed, default=0, help="seed (default 0)")
     parser.add_argument("--force", action="store_true", help="replace an existing output file")
-    parser.add_argument("--outcome", default="harm_suspect", help="outcome to analyse (default harm_suspect)")
+    parser.add_argument(
+        "--outcome",
+        type=lambda t: tuple(t.split(",")),
+        default=None,
+        help="comma-separated outcomes to analyse (default harm_suspect; with --calibration "
+        "harm_suspect,knife_suspect,violence_suspect)",
+    )
     parser.add_argument(
         "--methods",
         type=lambda t: tuple(t.split(",")),
-        default=("ratio_of_means",),
-        help="comma-separated: " + ",".join(_analysis_methods(diagnosable=True)) + " (default ratio_of_means)",
+        default=None,
+        help="comma-separated: "
+        + ",".join(_analysis_methods(diagnosable=True))
+        + " (default ratio_of_means; with --calibration every default one: "
+        + ",".join(_analysis_methods(default=True, diagnosable=True))
+        + ")",
     )
     parser.add_argument("--permutations", type=int, default=1000, help="randomisation re-draws (default 1000)")
+    statistics = _statistics()
     parser.add_argument(
         "--statistic",
-        choices=("studentised", "difference"),
-        default="studentised",
-        help="the primary randomisation test's statistic (default studentised; 'difference' is the "
-        "earlier, less powerful one, for comparison)",
+        choices=statistics,
+        default=statistics[0],
+        help=f"the primary randomisation test's statistic (default {statistics[0]}; the others are the kit's "
+        "earlier ones, for comparison)",
     )
     parser.set_defaults(run=_run_power)
 
 
+def _statistics() -> tuple[str, ...]:
+    from .analysis import STATISTICS
+
+    return STATISTICS
+
+
 def _run_power(args) -> int:
+    import pandas as pd
+
     from . import design, files, outcomes
     from .progress import bar
 
+    outcome_names = args.outcome or (CALIBRATION_OUTCOMES if args.calibration else ("harm_suspect",))
+    methods = args.methods or (
+        _analysis_methods(default=True, diagnosable=True) if args.calibration else ("ratio_of_means",)
+    )
     if len(args.n_treated) != len(args.n_control):
         raise SystemExit(_usage(args, "--n-treated and --n-control must list the same number of sizes"))
-    if args.outcome not in outcomes.OUTCOME_NAMES:
-        raise SystemExit(_usage(args, f"--outcome must be one of {', '.join(outcomes.OUTCOME_NAMES)}"))
-    if unknown := set(args.methods) - set(_analysis_methods(diagnosable=True)):
+    if unknown := set(outcome_names) - set(outcomes.OUTCOME_NAMES):
+        raise SystemExit(
+            _usage(
+                args, f"unknown outcome {', '.join(sorted(unknown))}; choose from {', '.join(outcomes.OUTCOME_NAMES)}"
+            )
+        )
+    if unknown := set(methods) - set(_analysis_methods(diagnosable=True)):
         raise SystemExit(
             _usage(
                 args,
@@ -525,37 +569,58 @@ def _run_power(args) -> int:
                 f"choose from {', '.join(_analysis_methods(diagnosable=True))}",
             )
         )
-    if any(not 0 <= r <= 100 for r in args.reduction) or min(args.n_treated + args.n_control) < 2 or args.sims < 10:
-        raise SystemExit(_usage(args, "reductions must be 0-100, sizes at least 2 and --sims at least 10"))
+    if args.calibration == (args.reduction is not None):
+        raise SystemExit(_usage(args, "give --reduction, or --calibration (which sets its own effects), not both"))
+    reductions = list(design.CALIBRATION_REDUCTIONS) if args.calibration else args.reduction
+    if any(not -900 <= r <= 100 for r in reductions) or min(args.n_treated + args.n_control) < 2 or args.sims < 10:
+        raise SystemExit(
+            _usage(args, "reductions must be from -900 (an increase) to 100, sizes at least 2 and --sims at least 10")
+        )
     if args.permutations < 100:
         raise SystemExit(_usage(args, "--permutations must be at least 100"))
     outputs = files.OutputGuard(force=args.force)
     outputs.claim(args.out)
     sizes = list(zip(args.n_treated, args.n_control))
-    with bar(len(sizes) * len(args.reduction), "fdkit power", unit="design") as shown:
+    with bar(len(sizes) * len(reductions) * len(outcome_names), "fdkit power", unit="design") as shown:
         shown.set_postfix_str("building the synthetic superpopulation")
         population = design.build_superpopulation()
+        tables = []
+        for number, outcome in enumerate(outcome_names):
+            done = number * len(sizes) * len(reductions)
 
-        def report(number, total, label, final=False):
-            shown.update((total if final else number - 1) - shown.n)
-            shown.set_postfix_str(label)
+            def report(count, total, label, final=False, done=done, outcome=outcome):
+                shown.update(done + (total if final else count - 1) - shown.n)
+                shown.set_postfix_str(f"{outcome}: {label}")
 
-        table = design.power_curve(
-            population,
-            sizes,
-            args.reduction,
-            sims=args.sims,
-            seed=args.seed,
-            progress=report,
-            outcome=args.outcome,
-            methods=args.methods,
-            permutations=args.permutations,
-            statistic=args.statistic,
-        )[list(POWER_COLUMNS)]
+            curve = design.power_curve(
+                population,
+                sizes,
+                reductions,
+                sims=args.sims,
+                seed=args.seed,
+                progress=report,
+                outcome=outcome,
+                methods=methods,
+                permutations=args.permutations,
+                statistic=args.statistic,
+            )
+            tables.append(curve.assign(outcome=outcome))
+        table = pd.concat(tables, ignore_index=True)[list(POWER_COLUMNS)]
     outputs.write_csv(table, args.out)
+    if args.calibration:
+        print(design.calibration_table(table).to_string(index=False))
+        print(
+            f"\n{args.sims:,} simulated trials per effect, {args.permutations:,} re-draws each; % with Monte Carlo SEs "
+            f"in brackets. A calibrated test has about 2.5% in each tail and covers 93-97%. Written to {args.out}"
+        )
+        return 0
     print(table.round(3).to_string(index=False))
     print(f"\n{args.sims:,} simulated trials per design; written to {args.out}")
     return 0
+
+
+#: The outcomes ``fdkit power --calibration`` checks unless told: the trial's harm, knife and violence measures.
+CALIBRATION_OUTCOMES = ("harm_suspect", "knife_suspect", "violence_suspect")
 
 
 def _add_report(commands) -> None:

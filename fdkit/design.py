@@ -47,6 +47,7 @@ from ._dates import add_months
 from .randomise import AssignmentDesign
 
 __all__ = [
+    "CALIBRATION_REDUCTIONS",
     "DIAGNOSANDS",
     "DIAGNOSIS_METHODS",
     "Design",
@@ -55,6 +56,7 @@ __all__ = [
     "Superpopulation",
     "build_superpopulation",
     "cache_dir",
+    "calibration_table",
     "diagnose",
     "mdes",
     "power_curve",
@@ -381,7 +383,12 @@ def simulate_trials(
 def _apply_effects(
     population, chosen, treated, strata, names, effects, engagement, follow_up, rng
 ) -> np.ndarray | None:
-    """Thin the treated people's follow-up events, as :func:`fdkit.synth.follow_up` does."""
+    """Thin (or, for multipliers above 1, repeat) the treated people's follow-up events.
+
+    Thinning is what :func:`fdkit.synth.follow_up` does to records; a multiplier ``m`` above 1
+    repeats each crime ``floor(m)`` or ``floor(m) + 1`` times, ``m`` on average, so a design can
+    also be checked under a true increase.
+    """
     sims, n = chosen.shape
     engaged_people = np.zeros((sims, n), dtype=bool) if engagement is not None else None
     starts = np.searchsorted(population.event_episode, np.arange(len(population.episodes)))
@@ -406,12 +413,16 @@ def _apply_effects(
         # One draw per crime: every row of a crime uses the draw of the row that decides it.
         draws = rng.random(event.size)
         decider = population.event_decider[event]
-        removed = draws[np.arange(event.size) - (event - decider)] >= keep[decider]
+        multiplier = keep[decider]
+        # An event happens floor(m) + Bernoulli(m - floor(m)) times: kept with probability m when
+        # m < 1 (thinning), repeated when m > 1 (an increase); on average m times either way.
+        happens = np.floor(multiplier) + (draws[np.arange(event.size) - (event - decider)] < multiplier % 1)
+        changed = happens != 1
         for k, name in enumerate(population.outcome_names):
             if name not in follow_up:
                 continue
-            loss = population.event_values[event[removed], k]
-            np.subtract.at(follow_up[name], (sim_index[owner[removed]], column[owner[removed]]), loss)
+            change = (happens[changed] - 1) * population.event_values[event[changed], k]
+            np.add.at(follow_up[name], (sim_index[owner[changed]], column[owner[changed]]), change)
     return engaged_people
 
 
@@ -421,9 +432,13 @@ def _apply_effects(
 #: shipped synthetic trial's, since the real control group's size was not published.
 MILTON_KEYNES = {"11-17": (20, 44), "18-25": (25, 59)}
 #: The methods :func:`diagnose` can simulate: those of the analysis registry marked diagnosable.
-DIAGNOSIS_METHODS = ("ratio_of_means", "welch_t", "mann_whitney")
+DIAGNOSIS_METHODS = ("ratio_of_means", "welch_t", "mann_whitney", "poisson_robust")
 #: What :func:`diagnose` reports for each method; each has a Monte Carlo SE column ``<name>_se``.
-DIAGNOSANDS = ("power", "bias", "rmse", "coverage", "type_s", "type_m")
+DIAGNOSANDS = ("power", "reject_reduction", "reject_increase", "bias", "rmse", "coverage", "type_s", "type_m")
+#: The true effects the kit's calibration table checks (% reduction; negative is an increase): no
+#: effect, 40% (a planning target), 54% (the trial's headline), 70% (its under-18 harm figure) and a
+#: 25% increase.
+CALIBRATION_REDUCTIONS = (0.0, 40.0, 54.0, 70.0, -25.0)
 
 
 @dataclass(frozen=True)
@@ -434,20 +449,22 @@ class Design:
     ----------
     size : dict of stratum to (n_treated, n_control)
     reduction : float
-        The true % reduction: every treated person's follow-up events (as suspect and as
-        victim) are kept with probability ``1 - reduction/100``, so every outcome's expected
-        ratio of means is ``1 - reduction/100``.
+        The true % reduction; negative for an increase. Every treated person's follow-up crimes
+        (as suspect and as victim) happen ``1 - reduction/100`` times as often: each is kept with
+        that probability for a reduction, repeated for an increase (:func:`simulate_trials`), so
+        every outcome's expected ratio of means is ``1 - reduction/100``. Not a constant
+        multiple of each person's outcome: the intervention prevents some crimes and not others.
     outcome : str
         The outcome analysed (crime harm as a suspect by default).
     methods : tuple of str
         Any of :data:`DIAGNOSIS_METHODS`; ``ratio_of_means`` is the primary analysis.
     permutations, resamples : int
-        Re-draws for the randomisation test and bootstrap resamples.
+        Re-draws for the randomisation tests and bootstrap resamples.
     interval : {"randomisation", "bootstrap"}
         Which interval of the ratio of means to assess for coverage: by default the one
         ``fdkit analyse`` prints, which inverts the test.
-    statistic : {"studentised", "difference"}
-        The randomisation test's statistic (:func:`fdkit.analysis.studentised_p_values`).
+    statistic : {"score", "studentised", "difference"}
+        The ratio of means' randomisation statistic (:func:`fdkit.analysis.randomisation_test`).
     alpha : float
     """
 
@@ -458,7 +475,7 @@ class Design:
     permutations: int = 1000
     resamples: int = 1000
     interval: str = "randomisation"
-    statistic: str = "studentised"
+    statistic: str = "score"
     alpha: float = 0.05
 
     @property
@@ -466,13 +483,25 @@ class Design:
         return 1 - self.reduction / 100
 
     def effects(self):
-        if not 0 <= self.reduction <= 100:
-            raise ValueError(f"reduction must be a percentage from 0 to 100; got {self.reduction}")
+        if not -900 <= self.reduction <= 100:
+            raise ValueError(
+                f"reduction must be a percentage from -900 (ten times as much crime) to 100; got {self.reduction}"
+            )
         return (
             None
             if self.reduction == 0
             else synth.Effects(suspect={"*": self.true_ratio}, victim={"*": self.true_ratio})
         )
+
+
+@dataclass(frozen=True)
+class _Verdicts:
+    """Each simulated trial's p-value, the sign of its statistic (-1: fewer events among the
+    treated) and whether its interval holds the truth (nan where a method gives no interval)."""
+
+    p_value: np.ndarray
+    direction: np.ndarray
+    covered: np.ndarray
 
 
 @one_blas_thread
@@ -481,7 +510,7 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
 
     Every method is scored on the same estimate, the ratio of means; the methods differ in
     their p-values and intervals. Coverage is that of the interval each method prints
-    (for the randomisation interval: whether the test at the true ratio does not reject,
+    (for an interval that inverts a test: whether the test at the true ratio does not reject,
     which is exactly whether the inverted interval contains it).
 
     Returns
@@ -490,14 +519,15 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
         One row per method: ``method``, ``n_treated``, ``n_control``, ``reduction`` (true,
         %), ``mean_estimate``, ``sims``, then each of :data:`DIAGNOSANDS` followed by its
         Monte Carlo standard error (``power_se`` ...). ``power`` is the share with
-        p < alpha; ``bias`` and ``rmse`` are of the % reduction; ``coverage`` is missing for
-        Mann-Whitney, which gives no interval; ``type_s`` (among significant results, the
-        share with the wrong sign) and ``type_m`` (among significant results, the mean
-        |log ratio| over the true |log ratio|: the exaggeration ratio on the log-ratio scale,
-        where increases and reductions weigh alike) are missing when the true reduction is 0.
+        p < alpha, and ``reject_reduction`` and ``reject_increase`` split it by direction: a
+        significant reduction and a significant increase (with no true effect, each tail's false
+        alarm rate, which an equal-tailed 5% test keeps near 2.5%); ``bias`` and ``rmse`` are of
+        the % reduction; ``coverage`` is missing for Mann-Whitney, which gives no interval;
+        ``type_s`` (among significant results, the share with the wrong sign) and ``type_m``
+        (among significant results, the mean |log ratio| over the true |log ratio|: the
+        exaggeration ratio on the log-ratio scale, where increases and reductions weigh alike)
+        are missing when the true reduction is 0.
     """
-    from . import analysis
-
     if unknown := set(design_.methods) - set(DIAGNOSIS_METHODS):
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {', '.join(DIAGNOSIS_METHODS)}")
     trials = simulate_trials(
@@ -505,42 +535,82 @@ def diagnose(design_: Design, population: Superpopulation, *, sims: int = 1000, 
     )
     y = trials.follow_up[design_.outcome]
     treated = trials.treated
-    truth = design_.true_ratio
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 5]))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = y[:, treated].mean(axis=1) / y[:, ~treated].mean(axis=1)
-    rows = []
-    for method in design_.methods:
-        if method == "ratio_of_means":
-            assignments = trials.redraws(design_.permutations, rng)
-            p_value, _ = analysis.studentised_p_values(
-                y, treated, trials.strata, assignments, statistic=design_.statistic
-            )
-            if design_.interval == "bootstrap":
-                counts = analysis.bootstrap_counts(treated, trials.strata, design_.resamples, rng)
-                core = analysis.ratio_of_means_core(y, treated, trials.strata, assignments[:1], counts, design_.alpha)
-                covered = (core["ci_low"] <= truth) & (core["ci_high"] >= truth)
-            else:  # the inverted interval contains the truth exactly when the test there does not reject
-                scaled = y.copy()
-                scaled[:, treated] /= max(truth, 1e-12)
-                at_truth, _ = analysis.studentised_p_values(
-                    scaled, treated, trials.strata, assignments, statistic=design_.statistic
-                )
-                covered = at_truth >= design_.alpha
-        elif method == "welch_t":
-            from scipy import stats  # imported only when needed: it takes about a second
-
-            test = stats.ttest_ind(y[:, treated], y[:, ~treated], axis=1, equal_var=False)
-            p_value = np.nan_to_num(test.pvalue, nan=1.0)
-            covered = _fieller_covers(y, treated, truth, design_.alpha)
-        else:  # mann_whitney
-            from scipy import stats
-
-            p_value = stats.mannwhitneyu(y[:, treated], y[:, ~treated], axis=1, alternative="two-sided").pvalue
-            p_value = np.nan_to_num(p_value, nan=1.0)
-            covered = np.full(sims, np.nan)
-        rows.append(_summary(method, design_, ratio, p_value, covered))
+    judges = {
+        "ratio_of_means": _ratio_of_means_verdicts,
+        "welch_t": _welch_verdicts,
+        "mann_whitney": _mann_whitney_verdicts,
+        "poisson_robust": _poisson_verdicts,
+    }
+    rows = [_summary(method, design_, ratio, judges[method](design_, trials, y, rng)) for method in design_.methods]
     return pd.DataFrame(rows)
+
+
+def _ratio_of_means_verdicts(design_: Design, trials: SimulatedTrials, y: np.ndarray, rng) -> _Verdicts:
+    from . import analysis
+
+    treated, truth = trials.treated, design_.true_ratio
+    assignments = trials.redraws(design_.permutations, rng)
+    test = analysis.randomisation_test(y, treated, trials.strata, assignments, statistic=design_.statistic)
+    if design_.interval == "bootstrap":
+        counts = analysis.bootstrap_counts(treated, trials.strata, design_.resamples, rng)
+        core = analysis.ratio_of_means_core(y, treated, trials.strata, assignments[:1], counts, design_.alpha)
+        covered = (core["ci_low"] <= truth) & (core["ci_high"] >= truth)
+    else:  # the inverted interval contains the truth exactly when the test there does not reject
+        at_truth = analysis.randomisation_test(
+            y, treated, trials.strata, assignments, theta=max(truth, 1e-12), statistic=design_.statistic
+        )
+        covered = at_truth.p_value >= design_.alpha
+    return _Verdicts(test.p_value, np.sign(test.observed), covered.astype(float))
+
+
+def _welch_verdicts(design_: Design, trials: SimulatedTrials, y: np.ndarray, rng) -> _Verdicts:
+    from scipy import stats  # imported only when needed: it takes about a second
+
+    treated = trials.treated
+    test = stats.ttest_ind(y[:, treated], y[:, ~treated], axis=1, equal_var=False)
+    return _Verdicts(
+        np.nan_to_num(test.pvalue, nan=1.0),
+        np.sign(np.nan_to_num(test.statistic)),
+        _fieller_covers(y, treated, design_.true_ratio, design_.alpha).astype(float),
+    )
+
+
+def _mann_whitney_verdicts(design_: Design, trials: SimulatedTrials, y: np.ndarray, rng) -> _Verdicts:
+    from scipy import stats
+
+    treated = trials.treated
+    test = stats.mannwhitneyu(y[:, treated], y[:, ~treated], axis=1, alternative="two-sided")
+    # U counts the pairs in which the treated person has more: below half the pairs, fewer among the treated.
+    shift = test.statistic - treated.sum() * (~treated).sum() / 2
+    return _Verdicts(np.nan_to_num(test.pvalue, nan=1.0), np.sign(shift), np.full(y.shape[0], np.nan))
+
+
+def _poisson_verdicts(design_: Design, trials: SimulatedTrials, y: np.ndarray, rng) -> _Verdicts:
+    """The robust Poisson score test, trial by trial (each needs its own model fit).
+
+    A trial in which an arm has no events has no estimate: it counts as not significant and is
+    left out of the coverage.
+    """
+    from . import analysis
+
+    assignments = trials.redraws(design_.permutations, rng)
+    p_value, direction, covered = np.ones(y.shape[0]), np.zeros(y.shape[0]), np.full(y.shape[0], np.nan)
+    for sim in range(y.shape[0]):
+        outcome = y[sim]
+        if outcome[trials.treated].sum() == 0 or outcome[~trials.treated].sum() == 0:
+            continue
+        x, _ = analysis._design_matrix(trials.frame(sim), design_.outcome)
+        try:
+            test = analysis.score_test(outcome, x, assignments)
+            at_truth = analysis.score_test(outcome, x, assignments, float(np.log(design_.true_ratio)))
+        except (ArithmeticError, np.linalg.LinAlgError):  # the model cannot be fitted in this trial
+            continue
+        p_value[sim], direction[sim] = test.p_value[0], np.sign(test.observed[0])
+        covered[sim] = float(at_truth.p_value[0] >= design_.alpha)
+    return _Verdicts(p_value, direction, covered)
 
 
 def _fieller_covers(y: np.ndarray, treated: np.ndarray, truth: float, alpha: float) -> np.ndarray:
@@ -561,9 +631,9 @@ def _binomial_se(share: float, count: int) -> float:
     return float(np.sqrt(share * (1 - share) / count)) if count else np.nan
 
 
-def _summary(method, design_, ratio, p_value, covered) -> dict:
-    """The diagnosands and their Monte Carlo SEs from each trial's ratio, p-value and coverage."""
-    significant = p_value < design_.alpha
+def _summary(method: str, design_: Design, ratio: np.ndarray, verdicts: _Verdicts) -> dict:
+    """The diagnosands and their Monte Carlo SEs from each trial's ratio, p-value, direction and coverage."""
+    significant = verdicts.p_value < design_.alpha
     finite = np.isfinite(ratio)
     estimate = 100 * (1 - ratio[finite])
     truth = design_.reduction
@@ -578,14 +648,19 @@ def _summary(method, design_, ratio, p_value, covered) -> dict:
         "reduction": truth,
         "sims": sims,
         "mean_estimate": float(np.mean(estimate)),
-        "power": float(np.mean(significant)),
-        "power_se": _binomial_se(float(np.mean(significant)), sims),
-        "bias": float(np.mean(errors)),
-        "bias_se": float(np.std(errors, ddof=1) / np.sqrt(errors.size)),
-        "rmse": rmse,
-        "rmse_se": float(np.std(errors**2, ddof=1) / np.sqrt(errors.size) / (2 * rmse)) if rmse > 0 else np.nan,
     }
-    covered = np.asarray(covered, dtype=float)
+    for name, flags in (
+        ("power", significant),
+        ("reject_reduction", significant & (verdicts.direction < 0)),
+        ("reject_increase", significant & (verdicts.direction > 0)),
+    ):
+        row[name] = float(np.mean(flags))
+        row[f"{name}_se"] = _binomial_se(row[name], sims)
+    row["bias"] = float(np.mean(errors))
+    row["bias_se"] = float(np.std(errors, ddof=1) / np.sqrt(errors.size))
+    row["rmse"] = rmse
+    row["rmse_se"] = float(np.std(errors**2, ddof=1) / np.sqrt(errors.size) / (2 * rmse)) if rmse > 0 else np.nan
+    covered = np.asarray(verdicts.covered, dtype=float)
     if np.all(np.isnan(covered)):
         row["coverage"], row["coverage_se"] = np.nan, np.nan
     else:
@@ -606,6 +681,59 @@ def _summary(method, design_, ratio, p_value, covered) -> dict:
     else:
         row["type_s"] = row["type_s_se"] = row["type_m"] = row["type_m_se"] = np.nan
     return row
+
+
+def calibration_table(diagnosis: pd.DataFrame) -> pd.DataFrame:
+    """The calibration of each method, one row per outcome and method, for people to read.
+
+    Parameters
+    ----------
+    diagnosis : pandas.DataFrame
+        Rows of :func:`diagnose` (an ``outcome`` column added) at several true reductions,
+        one of them 0: what ``fdkit power --calibration`` computes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text cells, each a percentage to 1 decimal with its Monte Carlo SE in brackets, under
+        two-level column labels: ``false alarms`` (with no true effect, the share of trials the 5%
+        test calls a significant ``reduction``, and a significant ``increase``: about 2.5% each for
+        a calibrated test); ``interval covers`` (the 95% interval's coverage at each true effect:
+        93-97% for a calibrated interval; "none" for a method that prints no interval); and
+        ``power`` (a significant reduction when the truth is a 40% one), where 40% was simulated.
+    """
+    if not (diagnosis["reduction"] == 0).any():
+        raise ValueError("calibration needs trials with no true effect (reduction 0)")
+
+    def cell(result, name):
+        if np.isnan(result[name]):
+            return "none" if name == "coverage" else ""
+        return f"{100 * result[name]:.1f} ({100 * result[f'{name}_se']:.1f})"
+
+    def effect_label(reduction):
+        if reduction == 0:
+            return "no effect"
+        return f"{reduction:g}% less" if reduction > 0 else f"{-reduction:g}% more"
+
+    several = diagnosis[["n_treated", "n_control"]].drop_duplicates().shape[0] > 1
+    rows = []
+    for (outcome, n_treated, n_control, method), part in diagnosis.groupby(
+        ["outcome", "n_treated", "n_control", "method"], sort=False
+    ):
+        by_effect = part.set_index("reduction")
+        row = {("", "outcome"): outcome, ("", "method"): method}
+        if several:
+            row[("", "design")] = f"{n_treated}/{n_control}"
+        row[("false alarms", "reduction")] = cell(by_effect.loc[0], "reject_reduction")
+        row[("false alarms", "increase")] = cell(by_effect.loc[0], "reject_increase")
+        for reduction, result in by_effect.iterrows():
+            row[("interval covers", effect_label(reduction))] = cell(result, "coverage")
+        if 40 in by_effect.index:
+            row[("power", "40% less")] = cell(by_effect.loc[40], "reject_reduction")
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
 
 
 def split_size(n_treated: int, n_control: int, like: dict = MILTON_KEYNES) -> dict:
@@ -650,9 +778,9 @@ def power_curve(
             report(number, len(combinations), f"{n_treated}+{n_control}, {reduction:g}% reduction")
         spec = Design(size=split_size(n_treated, n_control), reduction=reduction, **options)
         # Each point's seed depends on the point itself, so adding points to a curve changes no other.
-        point_seed = int(
-            np.random.SeedSequence([int(seed), n_treated, n_control, int(round(reduction * 1000))]).generate_state(1)[0]
-        )
+        # An increase adds a marker word, so the seeds of reductions stay what they always were.
+        key = [int(seed), n_treated, n_control, abs(int(round(reduction * 1000)))] + ([1] if reduction < 0 else [])
+        point_seed = int(np.random.SeedSequence(key).generate_state(1)[0])
         rows.append(diagnose(spec, population, sims=sims, seed=point_seed))
     if progress:
         report(len(combinations), len(combinations), "done", final=True)

@@ -704,11 +704,14 @@ class Effects:
 
     def __post_init__(self):
         values = [*self.suspect.values(), *self.victim.values(), self.knife_suspect, self.knife_victim]
-        if any(not 0.0 <= v <= 1.0 for v in values):
-            raise ValueError(
-                "effect multipliers must lie between 0 and 1: the follow-up hook removes events "
-                "from a person's own record, so it can model reductions but not increases"
-            )
+        if any(not 0.0 <= v < np.inf for v in values):
+            raise ValueError("effect multipliers must be finite and not negative")
+
+    @property
+    def increases(self) -> bool:
+        """Whether any multiplier is above 1 (more events: the design simulation's, not :func:`follow_up`'s)."""
+        values = [*self.suspect.values(), *self.victim.values(), self.knife_suspect, self.knife_victim]
+        return any(v > 1.0 for v in values)
 
 
 @dataclass(frozen=True)
@@ -757,6 +760,11 @@ def follow_up(
     """
     if starts["person_id"].duplicated().any():
         raise ValueError("starts lists a person more than once")
+    if effects.increases:
+        raise ValueError(
+            "effect multipliers must lie between 0 and 1 here: follow_up removes events from a person's own "
+            "record, so it can model reductions but not increases (fdkit.design simulates increases)"
+        )
     ends = add_months(pd.to_datetime(starts["start_date"]), months)
     if data_end is not None and (late := ends > pd.Timestamp(data_end)).any():
         raise ValueError(

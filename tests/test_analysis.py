@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
@@ -54,10 +55,11 @@ def test_randomisation_p_value_matches_full_enumeration():
         return y[t].mean() - y[~t].mean()
 
     centre = np.mean([difference(a) for a in assignments])  # the design's expected difference
-    observed = abs(difference(treated) - centre)
-    extreme = sum(abs(difference(a) - centre) >= observed - 1e-12 for a in assignments)
-    core = analysis.ratio_of_means_core(y, treated, strata, assignments, np.ones((1, 8), int))
-    assert core["p_value"][0] == pytest.approx((1 + extreme) / (1 + len(assignments)))
+    observed = difference(treated) - centre
+    below = (1 + sum(difference(a) - centre <= observed + 1e-12 for a in assignments)) / (1 + len(assignments))
+    above = (1 + sum(difference(a) - centre >= observed - 1e-12 for a in assignments)) / (1 + len(assignments))
+    core = analysis.ratio_of_means_core(y, treated, strata, assignments, np.ones((1, 8), int), statistic="difference")
+    assert core["p_value"][0] == pytest.approx(min(1.0, 2 * min(below, above)))
     assert core["ratio"][0] == pytest.approx(y[treated].mean() / y[~treated].mean())
 
 
@@ -228,9 +230,9 @@ def hand_q(outcomes, arms, strata):
 def test_supremum_interaction_p_value_by_brute_force(seed):
     """max over a 99.9% confidence set for the common ratio of p(theta), plus 0.001, one theta at a time."""
     frame = small_frame(seed, n=(20, 30, 20, 30))
-    result = analysis.interaction_test(frame, "knife_suspect", seed=seed, permutations=1000, method="supremum").iloc[0]
+    result = analysis.interaction_test(frame, "knife_suspect", seed=seed, permutations=2500, method="supremum").iloc[0]
     assert result["method"] == "supremum randomisation test of Q (99.9% set)"
-    plug_in = analysis.interaction_test(frame, "knife_suspect", seed=seed, permutations=1000).iloc[0]
+    plug_in = analysis.interaction_test(frame, "knife_suspect", seed=seed, permutations=2500).iloc[0]
     assert plug_in["method"] == "plug-in randomisation test of Q"  # the default
     assert result["p_value"] >= plug_in["p_value"] + 0.001  # the estimate lies inside the confidence set
     part = frame.sort_values("person_id", ignore_index=True)
@@ -238,12 +240,16 @@ def test_supremum_interaction_p_value_by_brute_force(seed):
     treated = (part["arm"] == "treatment").to_numpy()
     strata = part["stratum"].to_numpy()
     declared = analysis.assignment_design(part)
-    draws = declared.permutation_matrix(1000, analysis.stream(seed, "knife_suspect", "interaction"))
+    draws = declared.permutation_matrix(2500, analysis.stream(seed, "knife_suspect", "interaction"))
     # The confidence set: every grid point (ratio (1000 - k) / 1000) scanned, kept where the kit's
     # ratio-of-means randomisation test, on the same re-draws, gives p >= 0.001.
     scanned = np.arange(-6000, 1000)
-    adjusted = np.where(treated, y / ((1000 - scanned[:, None]) / 1000), y)
-    ratio_p, _ = analysis.studentised_p_values(adjusted, treated, declared.blocks, draws)
+    ratio_p = np.array(
+        [
+            analysis.randomisation_test(y, treated, declared.blocks, draws, theta=(1000 - k) / 1000).p_value[0]
+            for k in scanned
+        ]
+    )
     kept = scanned[ratio_p >= 0.001]
     assert kept.min() > scanned.min() and np.array_equal(kept, np.arange(kept.min(), kept.max() + 1))
     grid = analysis._SUPREMUM_GRID
@@ -256,9 +262,9 @@ def test_supremum_interaction_p_value_by_brute_force(seed):
         theta = (1000 - k) / 1000
         y0 = np.where(treated, y / theta, y)
         statistics = hand_q(np.where(draws, theta * y0, y0), draws, strata)
-        p_values.append((1 + np.sum(statistics >= observed - 1e-9 * max(1, observed))) / 1001)
+        p_values.append((1 + np.sum(statistics >= observed - 1e-9 * max(1, observed))) / 2501)
     assert result["p_value"] == pytest.approx(min(1.0, max(p_values) + 0.001), abs=1e-12)
-    assert result["p_mcse"] == pytest.approx(np.sqrt(max(p_values) * (1 - max(p_values)) / 1000))
+    assert result["p_mcse"] == pytest.approx(np.sqrt(max(p_values) * (1 - max(p_values)) / 2500))
 
 
 def test_supremum_grid_is_on_the_grid_and_no_coarser_than_one_percent_of_the_ratio():
@@ -273,10 +279,10 @@ def test_supremum_grid_is_on_the_grid_and_no_coarser_than_one_percent_of_the_rat
 def test_supremum_with_too_few_redraws_for_gamma_takes_every_ratio_and_says_so():
     frame = small_frame(13, n=(20, 30, 20, 30))
     few = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=500, method="supremum").iloc[0]
-    assert "cannot reject any common ratio" in few["note"] and "at least 1,000" in few["note"]
+    assert "cannot reject any common ratio" in few["note"] and "at least 2,000" in few["note"]
     plug_in = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=500, method="plug-in").iloc[0]
     assert few["p_value"] >= plug_in["p_value"] + 0.001 and few["chi2"] == plug_in["chi2"]
-    enough = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=1000, method="supremum").iloc[0]
+    enough = analysis.interaction_test(frame, "knife_suspect", seed=13, permutations=2000, method="supremum").iloc[0]
     assert enough["note"] == ""
 
 
@@ -326,32 +332,81 @@ def test_randomisation_interval_contains_the_estimate_and_excludes_rejected_rati
     ratio = y[treated].mean() / y[~treated].mean()
     assert low < ratio < high
     for theta, inside in ((low * 0.9, False), (np.sqrt(low * high), True), (high * 1.1, False)):
-        scaled = np.where(treated, y / theta, y)
-        p = analysis.ratio_of_means_core(scaled, treated, strata, assignments, np.ones((1, y.size), int))["p_value"][0]
+        p = analysis.randomisation_test(y, treated, strata, assignments, theta=theta).p_value[0]
         assert (p >= 0.05) == inside
 
 
-def test_studentised_p_value_matches_full_enumeration_with_scipys_welch_t():
-    """Equal treated shares in both strata: the design's expected difference is 0, so the statistic is |Welch t|."""
-    y = np.array([0.0, 3, 1, 0, 5, 2, 0, 1, 4, 0])
-    strata = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
-    treated = np.array([1, 1, 0, 0, 0, 1, 0, 1, 0, 0], bool)
+def _every_assignment_of_two_in_each_stratum():
+    """The whole design: two of five treated in each of two strata (100 assignments)."""
     assignments = []
     for first in itertools.combinations(range(5), 2):
         for second in itertools.combinations(range(5, 10), 2):
             row = np.zeros(10, bool)
             row[list(first + second)] = True
             assignments.append(row)
-    assignments = np.array(assignments)
+    return np.array(assignments)
+
+
+ENUMERATED_Y = np.array([0.0, 3, 1, 0, 5, 2, 0, 1, 4, 0])
+ENUMERATED_STRATA = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+ENUMERATED_TREATED = np.array([1, 1, 0, 0, 0, 1, 0, 1, 0, 0], bool)
+
+
+def _equal_tailed(statistic, assignments, observed):
+    """Twice the smaller one-sided share over the whole design (the actual assignment counted once more)."""
+    values = np.array([statistic(a) for a in assignments])
+    below = (1 + np.sum(values <= observed + 1e-9)) / (1 + len(assignments))
+    above = (1 + np.sum(values >= observed - 1e-9)) / (1 + len(assignments))
+    return below, above, min(1.0, 2 * min(below, above))
+
+
+def test_studentised_p_value_matches_full_enumeration_with_scipys_welch_t():
+    """Equal treated shares in both strata: the design's expected difference is 0, so the statistic is Welch's t."""
+    y, strata, treated = ENUMERATED_Y, ENUMERATED_STRATA, ENUMERATED_TREATED
+    assignments = _every_assignment_of_two_in_each_stratum()
 
     def welch(t):
-        return abs(stats.ttest_ind(y[t], y[~t], equal_var=False).statistic)
+        return stats.ttest_ind(y[t], y[~t], equal_var=False).statistic
 
-    observed = welch(treated)
-    extreme = sum(welch(a) >= observed - 1e-9 for a in assignments)
-    p, statistic = analysis.studentised_p_values(y, treated, strata, assignments)
-    assert statistic[0] == pytest.approx(observed)
-    assert p[0] == pytest.approx((1 + extreme) / (1 + len(assignments)))
+    below, above, p = _equal_tailed(welch, assignments, welch(treated))
+    test = analysis.randomisation_test(y, treated, strata, assignments, statistic="studentised")
+    assert test.observed[0] == pytest.approx(welch(treated))
+    assert (test.p_reduction[0], test.p_increase[0], test.p_value[0]) == pytest.approx((below, above, p))
+
+
+@pytest.mark.parametrize("theta", [1.0, 0.4, 2.5])
+def test_score_p_value_matches_full_enumeration_written_from_its_definition(theta):
+    """The score statistic by hand, one assignment at a time: the Poisson model E[y] = mu theta^treated.
+
+    Under the hypothesis mu is fitted to the actual assignment (sum(y) over theta n_t + n_c); each
+    assignment c scores the residuals' sum over the people it treats, over the robust SE
+    sqrt(sum((c_i - a)^2 r_i^2)) with a = theta n_t / (theta n_t + n_c) the fitted treated share.
+    """
+    y, strata, treated = ENUMERATED_Y, ENUMERATED_STRATA, ENUMERATED_TREATED
+    assignments = _every_assignment_of_two_in_each_stratum()
+    n_t, n_c = treated.sum(), (~treated).sum()
+    mu = y.sum() / (theta * n_t + n_c)
+    residual = [y[i] - mu * (theta if treated[i] else 1.0) for i in range(y.size)]
+    share = theta * n_t / (theta * n_t + n_c)
+
+    def score(c):
+        u = sum(r for r, chosen in zip(residual, c) if chosen)
+        v = sum((float(chosen) - share) ** 2 * r * r for r, chosen in zip(residual, c))
+        return u / math.sqrt(v)
+
+    below, above, p = _equal_tailed(score, assignments, score(treated))
+    test = analysis.randomisation_test(y, treated, strata, assignments, theta=theta)
+    assert test.observed[0] == pytest.approx(score(treated))
+    assert (test.p_reduction[0], test.p_increase[0], test.p_value[0]) == pytest.approx((below, above, p))
+
+
+def test_score_statistic_is_zero_at_the_ratio_of_means():
+    """Its U is the treated residuals' sum, zero exactly where theta is the ratio of the arms' means."""
+    frame = small_frame(4, n=(20, 30, 20, 30))
+    y, treated, strata = analysis._arrays(analysis.subgroup_frame(frame), "knife_suspect")
+    ratio = y[treated].mean() / y[~treated].mean()
+    draws = analysis.permutation_assignments(treated, strata, 50, np.random.default_rng(1))
+    assert analysis.randomisation_test(y, treated, strata, draws, theta=ratio).observed[0] == pytest.approx(0, abs=1e-9)
 
 
 def test_interval_bounds_are_grid_points_and_agree_with_the_p_value():
@@ -369,8 +424,11 @@ def test_effect_keeps_its_null_distribution_and_reinverts_at_another_level():
     frame = small_frame(10, n=(25, 40, 25, 40))
     effect = analysis.ratio_of_means(frame, "knife_suspect", permutations=500)
     assert effect.null_distribution.shape == (500,)
-    assert effect.p_value == pytest.approx((1 + (effect.null_distribution >= effect.statistic - 1e-9).sum()) / 501)
-    assert effect.p_mcse == pytest.approx(np.sqrt(effect.p_value * (1 - effect.p_value) / 500))
+    below = (1 + (effect.null_distribution <= effect.statistic + 1e-9).sum()) / 501
+    above = (1 + (effect.null_distribution >= effect.statistic - 1e-9).sum()) / 501
+    assert effect.p_value == pytest.approx(min(1, 2 * min(below, above)))
+    one_sided = effect.p_value / 2  # the equal-tailed p is twice a one-sided share: its SE doubles too
+    assert effect.p_mcse == pytest.approx(2 * np.sqrt(one_sided * (1 - one_sided) / 500))
     assert effect.confidence_interval(0.95) == (effect.ci_low, effect.ci_high)
     low, high = effect.confidence_interval(0.8)
     assert effect.ci_low <= low <= high <= effect.ci_high

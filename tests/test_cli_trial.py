@@ -235,13 +235,19 @@ def test_power_writes_the_diagnosis_with_the_named_columns(tmp_path, capsys):
     assert code == 0
     table = pd.read_csv(out)
     assert list(table.columns) == [
+        "outcome",
         "n_treated",
         "n_control",
         "reduction",
         "method",
         "sims",
-        *(c for name in ("power", "bias", "rmse", "coverage", "type_s", "type_m") for c in (name, f"{name}_se")),
+        *(
+            c
+            for name in ("power", "reject_reduction", "reject_increase", "bias", "rmse", "coverage", "type_s", "type_m")
+            for c in (name, f"{name}_se")
+        ),
     ]
+    assert (table["power"] == table["reject_reduction"] + table["reject_increase"]).all()
     assert table[["n_treated", "n_control", "reduction"]].values.tolist() == [
         [45, 105, 0.0],
         [45, 105, 54.0],
@@ -249,6 +255,28 @@ def test_power_writes_the_diagnosis_with_the_named_columns(tmp_path, capsys):
         [90, 210, 54.0],
     ]
     assert table.loc[table.reduction == 0, "type_m"].isna().all()
+
+
+def test_power_plans_for_an_increase_too(tmp_path, capsys):
+    out = tmp_path / "increase.csv"
+    argv = ["power", "--n-treated", "45", "--n-control", "103", "--reduction=-25", "--sims", "40"]
+    assert main([*argv, "--permutations", "200", "--out", str(out)]) == 0
+    row = pd.read_csv(out).iloc[0]
+    assert row["reduction"] == -25 and row["outcome"] == "harm_suspect"
+
+
+def test_power_calibration_prints_each_tail_and_each_coverage(tmp_path, capsys):
+    out = tmp_path / "calibration.csv"
+    argv = ["power", "--calibration", "--n-treated", "45", "--n-control", "103", "--sims", "30"]
+    assert main([*argv, "--outcome", "knife_suspect", "--permutations", "200", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "false alarms" in printed and "interval covers" in printed and "25% more" in printed
+    table = pd.read_csv(out)
+    assert sorted(set(table["reduction"])) == [-25, 0, 40, 54, 70]
+    assert set(table["method"]) == {"ratio_of_means", "mann_whitney", "poisson_robust"}
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--reduction", "40", "--out", str(tmp_path / "both.csv")])
+    assert stop.value.code == 2
 
 
 def test_power_rejects_unpaired_sizes(tmp_path):

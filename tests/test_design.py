@@ -17,10 +17,17 @@ def population():
 def test_summary_by_hand():
     spec = design.Design(size={"a": (2, 2)}, reduction=50)
     ratio = np.array([0.4, 1.2, 0.2, 0.9])  # estimates 60, -20, 80, 10
-    row = design._summary("m", spec, ratio, np.array([0.01, 0.02, 0.5, 0.04]), np.array([1.0, 0.0, 1.0, 1.0]))
+    verdicts = design._Verdicts(
+        p_value=np.array([0.01, 0.02, 0.5, 0.04]),
+        direction=np.array([-1.0, 1.0, -1.0, -1.0]),
+        covered=np.array([1.0, 0.0, 1.0, 1.0]),
+    )
+    row = design._summary("m", spec, ratio, verdicts)
     estimate = np.array([60.0, -20, 80, 10])
     assert row["power"] == 0.75 and row["coverage"] == 0.75
     assert row["power_se"] == pytest.approx(np.sqrt(0.75 * 0.25 / 4))
+    assert row["reject_reduction"] == 0.5 and row["reject_increase"] == 0.25  # the significant ones, by direction
+    assert row["reject_increase_se"] == pytest.approx(np.sqrt(0.25 * 0.75 / 4))
     assert row["bias"] == pytest.approx(32.5 - 50) and row["rmse"] == pytest.approx(np.sqrt(1875))
     assert row["bias_se"] == pytest.approx(np.std(estimate - 50, ddof=1) / 2)
     assert row["type_s"] == pytest.approx(1 / 3)  # 1.2 (an increase) is significant with the wrong sign
@@ -28,6 +35,52 @@ def test_summary_by_hand():
     logs = np.abs(np.log([0.4, 1.2, 0.9]))
     assert row["type_m"] == pytest.approx(logs.mean() / np.log(2))
     assert row["type_m_se"] == pytest.approx(np.std(logs / np.log(2), ddof=1) / np.sqrt(3))
+
+
+def test_an_increase_repeats_crimes_and_is_diagnosed_like_a_reduction(population):
+    """A 25% increase: every treated person's crimes happen 1.25 times as often on average."""
+    base = design.simulate_trials(population, design.MILTON_KEYNES, sims=400, seed=5)
+    more = design.simulate_trials(
+        population,
+        design.MILTON_KEYNES,
+        sims=400,
+        seed=5,
+        effects=synth.Effects(suspect={"*": 1.25}, victim={"*": 1.25}),
+    )
+    for outcome in ("knife_suspect", "harm_suspect"):
+        control = base.follow_up[outcome][:, ~base.treated]
+        assert np.array_equal(more.follow_up[outcome][:, ~more.treated], control)  # controls untouched
+        grown = more.follow_up[outcome][:, more.treated]
+        assert (grown >= base.follow_up[outcome][:, base.treated]).all()  # crimes are only added
+        assert grown.mean() / base.follow_up[outcome][:, base.treated].mean() == pytest.approx(1.25, rel=0.05)
+    row = design.diagnose(design.Design(design.MILTON_KEYNES, reduction=-25), population, sims=200, seed=2).iloc[0]
+    assert row["reduction"] == -25 and row["reject_increase"] > row["reject_reduction"]
+    with pytest.raises(ValueError, match="-900"):
+        design.Design(design.MILTON_KEYNES, reduction=-1000).effects()
+
+
+def test_calibration_table_reads_each_tail_and_each_coverage_from_the_diagnosis(population):
+    rows = [
+        design.diagnose(
+            design.Design(design.MILTON_KEYNES, reduction=r, methods=("ratio_of_means", "mann_whitney")),
+            population,
+            sims=60,
+            seed=1,
+        ).assign(outcome="harm_suspect")
+        for r in (0, 40, -25)
+    ]
+    diagnosis = pd.concat(rows, ignore_index=True)
+    table = design.calibration_table(diagnosis)
+    primary = table[table[("", "method")] == "ratio_of_means"].iloc[0]
+    null = diagnosis[(diagnosis["method"] == "ratio_of_means") & (diagnosis["reduction"] == 0)].iloc[0]
+    assert (
+        primary[("false alarms", "reduction")]
+        == f"{100 * null.reject_reduction:.1f} ({100 * null.reject_reduction_se:.1f})"
+    )
+    assert set(table.columns.get_level_values(1)) >= {"no effect", "40% less", "25% more"}
+    assert table[table[("", "method")] == "mann_whitney"].iloc[0][("interval covers", "40% less")] == "none"
+    with pytest.raises(ValueError, match="no true effect"):
+        design.calibration_table(diagnosis[diagnosis["reduction"] != 0])
 
 
 def test_every_diagnosand_has_a_monte_carlo_se_column(population):

@@ -200,7 +200,9 @@ def test_a_fight_is_removed_whole(busy, trial_people):
 
 def test_follow_up_refuses_increases_and_windows_past_the_data(busy, trial_people, scenario):
     with pytest.raises(ValueError, match="between 0 and 1"):
-        synth.Effects(suspect={"Robbery": 1.5})
+        synth.follow_up(busy.records, trial_people, synth.Effects(suspect={"Robbery": 1.5}), seed=1)
+    with pytest.raises(ValueError, match="not negative"):
+        synth.Effects(suspect={"Robbery": -0.5})
     late = trial_people.assign(start_date=pd.Timestamp("2023-06-01"))
     with pytest.raises(ValueError, match="end after the records"):
         synth.follow_up(busy.records, late, synth.Effects(), seed=1, data_end=scenario.end)

@@ -230,8 +230,9 @@ def _primary(report: TrialReport) -> str:
         "Primary outcome",
         _p(
             "The % reduction compares the average of the two groups: 100 × (1 − intervention ÷ usual services). "
-            "The p-value is from a randomisation test that re-draws the trial's own allocation many times; the "
-            "interval is the set of effects that test does not reject, so it excludes no effect exactly when p < 0.05."
+            "The p-value is from a randomisation test that re-draws the trial's own allocation many times, and is "
+            "equal-tailed: below 0.05 it is a significant reduction or increase at 2.5% each way. The interval is "
+            "the set of effects that test does not reject, so it excludes no effect exactly when p < 0.05."
         ),
         table_html(table, primary_rows=1),
     )

@@ -346,8 +346,8 @@ def _add_analyse(commands) -> None:
     parser.add_argument(
         "--permutations",
         type=int,
-        default=2000,
-        help="re-draws of the design for randomisation tests (default 2000: p_mcse <= 0.005 near 0.05)",
+        default=4000,
+        help="re-draws of the design for randomisation tests (default 4000: p_mcse <= 0.005 near 0.05)",
     )
     parser.add_argument(
         "--interval",
@@ -438,7 +438,7 @@ def _run_analyse(args) -> int:
         .round({"p_value": 3})
         .to_string(index=False)
     )
-    print("95% intervals invert the score randomisation test (equal-tailed)" if args.interval == "randomisation" else "")
+    print("95% intervals invert the equal-tailed score randomisation test" if args.interval == "randomisation" else "")
     print(
         f"\nall methods and subgroups written to {args.out}"
         + (f"; outcome frame to {args.frame_out}" if args.frame_out else "")

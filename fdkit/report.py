@@ -112,7 +112,7 @@ class ReportSettings:
     primary: str = "harm_suspect"
     seed: int = 1
     resamples: int = 1000
-    permutations: int = 1000
+    permutations: int = 4000
     sensitivity_permutations: int = 250
     unit: str = ""
     report_date: str = ""

@@ -41,7 +41,7 @@ import pandas as pd
 
 from . import offences
 from ._dates import add_months
-from ._text import isin
+from ._text import isin, quoted
 from .records import Records
 
 __all__ = [
@@ -334,11 +334,11 @@ def _apply_exclusions(people, exclusions, steps):
     if unknown:
         raise ValueError(
             f"exclusion reasons must be one of {', '.join(EXCLUSION_REASONS)}; "
-            f"got {', '.join(sorted(map(str, unknown)))}"
+            f"got {', '.join(map(quoted, sorted(map(str, unknown))[:10]))}"
         )
     if exclusions["person_id"].duplicated().any():
         repeated = exclusions.loc[exclusions["person_id"].duplicated(), "person_id"].tolist()
-        raise ValueError(f"exclusions list some people more than once: {', '.join(map(str, repeated[:10]))}")
+        raise ValueError(f"exclusions list some people more than once: {', '.join(map(quoted, repeated[:10]))}")
     reasons = exclusions.set_index("person_id")["reason"]
     for reason in EXCLUSION_REASONS:
         leaving = people["person_id"].map(reasons).eq(reason).fillna(False).to_numpy(dtype=bool)

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import offences
+from ._text import quoted, shorten
 from .records import (
     EVENT_COLUMNS,
     PERSON_COLUMNS,
@@ -105,6 +106,8 @@ _VALUE_KEYS = {"role", "knife", "police_initiated", "sex", "keep_status"}
 _CODE_KEYS = {"map", "unmapped", "lookup"}
 _CRIME_FIELDS = ("crime_id", "offence_date", "offence_code", "weapon", "police_initiated", "status")
 _SHOWN = 5
+#: How many codes, columns or keys a message lists before "and N more".
+_LISTED = 10
 
 _TIME = r"(?:[T ]+\d{1,2}:\d{2}.*)?"  # a time after the date (seconds, zone, AM/PM) is dropped
 _ISO = re.compile(rf"^(\d{{4}})-(\d{{1,2}})-(\d{{1,2}}){_TIME}$")
@@ -202,7 +205,8 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise FdkitDataError([Problem(name, f"not a readable TOML file ({error})")], source=path) from None
+        message = f"not a readable TOML file ({shorten(error, 200)})"
+        raise FdkitDataError([Problem(name, message)], source=path) from None
     problems = []
 
     def section(key, allowed):
@@ -212,16 +216,12 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
             return {}
         if unknown := set(value) - set(allowed):
             problems.append(
-                Problem(
-                    name, f"unknown keys in [{key}]: {', '.join(sorted(unknown))} (known: {', '.join(sorted(allowed))})"
-                )
+                Problem(name, f"unknown keys in [{key}]: {_names(unknown)} (known: {', '.join(sorted(allowed))})")
             )
         return value
 
     if unknown := set(document) - {"source", "columns", "values", "codes"}:
-        problems.append(
-            Problem(name, f"unknown sections: {', '.join(sorted(unknown))} (known: source, columns, values, codes)")
-        )
+        problems.append(Problem(name, f"unknown sections: {_names(unknown)} (known: source, columns, values, codes)"))
     source = section("source", _SOURCE_KEYS)
     columns = section("columns", (*_REQUIRED_COLUMNS, *_OPTIONAL_COLUMNS))
     values = section("values", _VALUE_KEYS)
@@ -252,7 +252,7 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
 
     unmapped = codes.get("unmapped", "error")
     if unmapped not in ("error", "drop"):
-        problems.append(Problem(name, f"[codes] unmapped must be 'error' or 'drop', not {unmapped!r}"))
+        problems.append(Problem(name, f"[codes] unmapped must be 'error' or 'drop', not {shorten(repr(unmapped))}"))
     dayfirst = source.get("dayfirst", False)
     if not isinstance(dayfirst, bool):
         problems.append(Problem(name, "[source] dayfirst must be true or false"))
@@ -282,6 +282,13 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
     )
 
 
+def _names(names, *, quote: bool = False, sort: bool = True) -> str:
+    """Names from the user (keys, columns) as a message lists them: at most ten, each shortened."""
+    names = sorted(map(str, names)) if sort else list(map(str, names))
+    more = f" and {len(names) - _LISTED:,} more" if len(names) > _LISTED else ""
+    return ", ".join((quoted if quote else shorten)(name) for name in names[:_LISTED]) + more
+
+
 def _value_list(value, key, name, problems) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str | int) for item in value):
         problems.append(Problem(name, f'[values] {key} must be a list of values, e.g. ["Y"]'))
@@ -297,15 +304,13 @@ def _value_groups(value, targets, key, name, problems) -> dict[str, str]:
         problems.append(Problem(name, f"[values] {key} must map each of {', '.join(targets)} to a list of values"))
         return {}
     if unknown := set(value) - set(targets):
-        problems.append(
-            Problem(name, f"[values] {key} may only map to {', '.join(targets)}; got {', '.join(sorted(unknown))}")
-        )
+        problems.append(Problem(name, f"[values] {key} may only map to {', '.join(targets)}; got {_names(unknown)}"))
     groups: dict[str, str] = {}
     for target, listed in value.items():
         for item in _value_list(listed, f"{key}.{target}", name, problems):
             if groups.get(item, target) != target:
                 problems.append(
-                    Problem(name, f"[values] {key}: {item!r} is listed under both {groups[item]} and {target}")
+                    Problem(name, f"[values] {key}: {quoted(item)} is listed under both {groups[item]} and {target}")
                 )
             groups[item] = target
     return groups
@@ -317,7 +322,7 @@ def _coverage_date(value, key, name, problems):
     try:
         return pd.Timestamp(str(value)).normalize()
     except ValueError:
-        problems.append(Problem(name, f"[source] {key} must be a date, YYYY-MM-DD; got {value!r}"))
+        problems.append(Problem(name, f"[source] {key} must be a date, YYYY-MM-DD; got {shorten(repr(value))}"))
         return None
 
 
@@ -362,7 +367,7 @@ class _Ledger:
         elif len(examples):
             counts = examples.fillna("").value_counts(sort=False)
             counts = counts.sort_index().sort_values(ascending=False, kind="stable")
-            shown = [f"{_shown(value)} ({n:,})" for value, n in counts.head(_SHOWN).items()]
+            shown = [f"{quoted(value)} ({n:,})" for value, n in counts.head(_SHOWN).items()]
             more = f" and {len(counts) - _SHOWN:,} more values" if len(counts) > _SHOWN else ""
             self.rows.append((file, reason, len(examples), ", ".join(shown) + more))
 
@@ -370,10 +375,6 @@ class _Ledger:
         order = {reason: n for n, reason in enumerate(LEDGER_REASONS)}
         rows = sorted(self.rows, key=lambda row: order[row[1]])
         return pd.DataFrame(rows, columns=list(LEDGER_COLUMNS)).astype({"rows": "int64"})
-
-
-def _shown(value: str) -> str:
-    return "(blank)" if value == "" else f"'{value}'"
 
 
 # --- reading the export ---------------------------------------------------------------------
@@ -422,7 +423,8 @@ def _read_source(folder: Path, file: str, mapping: Mapping, needed: Sequence[str
     columns = [mapping.columns[key] for key in needed if key in mapping.columns]
     if missing := [column for column in dict.fromkeys(columns) if column not in raw.columns]:
         message = (
-            f"missing the mapped columns {', '.join(map(repr, missing))} (found: {', '.join(map(repr, raw.columns))})"
+            f"missing the mapped columns {_names(missing, quote=True, sort=False)} "
+            f"(found: {_names(raw.columns, quote=True, sort=False)})"
         )
         raise FdkitDataError([Problem(file, message)], source=path)
     if raw.empty:
@@ -464,7 +466,7 @@ def _parse_dates(table: _Table, column: str, dayfirst: bool, label: str) -> tupl
         )
         values = tuple(table.raw.loc[bad, column].unique()[:10])
         lines = tuple((text.index[bad][:10] + 2).tolist())
-        message = f"{label}: not dates: {', '.join(map(_shown, values))}{hint}"
+        message = f"{label}: not dates: {', '.join(map(quoted, values))}{hint}"
         problems.append(Problem(table.name, message, column, lines, values, int(bad.sum())))
     return dates, problems
 
@@ -526,7 +528,7 @@ class ImportResult:
         else:
             lines.append("no rows left out")
         if len(self.sex_blank):
-            shown = ", ".join(f"{_shown(value)} ({n:,})" for value, n in self.sex_blank.items())
+            shown = ", ".join(f"{quoted(value)} ({n:,})" for value, n in self.sex_blank.items())
             lines.append(f"\nsex left blank (not in [values] sex): {shown}")
         return "\n".join(lines)
 
@@ -664,7 +666,9 @@ def _code_filter(table: _Table, mapping: Mapping, code_of: dict, ledger: _Ledger
     if unmapped.any() and mapping.unmapped == "error":
         counts = table.raw.loc[unmapped, column].value_counts()
         counts = counts.sort_index().sort_values(ascending=False, kind="stable")
-        listing = ", ".join(f"{_shown(code)} ({n:,} rows)" for code, n in counts.items())
+        listing = ", ".join(f"{quoted(code)} ({n:,} rows)" for code, n in counts.head(_LISTED).items())
+        if len(counts) > _LISTED:
+            listing += f" and {len(counts) - _LISTED:,} more codes"
         message = (
             f"offence codes with no mapping: {listing}; add them to the code map ([codes] map), "
             'or set [codes] unmapped = "drop" to leave those rows out and count them'
@@ -686,7 +690,7 @@ def _role_filter(table: _Table, mapping: Mapping, ledger: _Ledger) -> None:
 def _one_row_per_crime(crimes: _Table, column: str) -> None:
     ids = crimes.clean[column]
     if (repeated := ids.duplicated(keep=False)).any():
-        shown = ", ".join(map(_shown, crimes.raw.loc[repeated, column].unique()[:10]))
+        shown = ", ".join(map(quoted, crimes.raw.loc[repeated, column].unique()[:10]))
         message = (
             f"crimes with several different rows (several offence codes or dates?): {shown}; keep one row per "
             "crime (the principal offence) before importing"
@@ -711,7 +715,7 @@ def _persons(nominals: _Table, mapping: Mapping, ledger: _Ledger) -> tuple[pd.Da
             clash = same.loc[same[columns["person_id"]].duplicated(keep=False), columns["person_id"]].unique()
             message = (
                 f"nominal IDs with different dates of birth or sexes on different rows: "
-                f"{', '.join(map(_shown, clash[:10]))}; correct them at source"
+                f"{', '.join(map(quoted, clash[:10]))}; correct them at source"
             )
             raise FdkitDataError([Problem(nominals.name, message, columns["person_id"], count=len(clash))])
         nominals.drop(ledger, ids.duplicated(keep="first").to_numpy(), "duplicate row", columns["person_id"])
@@ -779,7 +783,7 @@ def _consistent_crimes(frame: pd.DataFrame, events: _Table, column: str) -> None
         crimes = details.loc[clash, "crime_id"].unique()
         message = (
             f"crimes recorded with different dates, codes or flags on different rows: "
-            f"{', '.join(map(_shown, crimes[:10]))}{' and more' if len(crimes) > 10 else ''}; keep one version of "
+            f"{', '.join(map(quoted, crimes[:10]))}{' and more' if len(crimes) > 10 else ''}; keep one version of "
             "each crime (the principal offence) before importing"
         )
         raise FdkitDataError([Problem(events.name, message, column, count=len(crimes))], source=events.name)

@@ -35,7 +35,7 @@ import pyarrow
 import pyarrow.csv
 
 from . import offences
-from ._text import keys_that_may_vary, may_repeat, positions_in, starts_with_any
+from ._text import PATH_ECHOED, keys_that_may_vary, may_repeat, positions_in, quoted, shorten, starts_with_any
 
 __all__ = [
     "ENGAGEMENT_COLUMNS",
@@ -132,7 +132,7 @@ class Problem:
     def __str__(self) -> str:
         place = [self.file] if self.file else []
         if self.column:
-            place.append(f"column{'s' if ', ' in self.column else ''} {self.column}")
+            place.append(f"column{'s' if ', ' in self.column else ''} {shorten(self.column)}")
         if self.lines:
             numbers = _listing([str(n) for n in self.lines], self.count)
             if self.count > len(self.lines):
@@ -167,18 +167,23 @@ class FdkitDataError(ValueError):
     def _render(self) -> str:
         if self.source is None:
             where = "the records"
-        elif Path(self.source).is_dir() or not (Path(self.source).suffix or Path(self.source).exists()):
-            where = f"records folder '{self.source}'"
+        elif _is_folder(self.source):
+            where = f"records folder '{shorten(self.source, PATH_ECHOED)}'"
         else:
-            where = f"file '{self.source}'"
+            where = f"file '{shorten(self.source, PATH_ECHOED)}'"
         count = len(self.problems)
         lines = [f"{count:,} problem{'s' if count != 1 else ''} in {where}:"]
         lines += [f"- {problem}" for problem in self.problems]
         return "\n".join(lines)
 
 
-def _quote(value) -> str:
-    return "(blank)" if pd.isna(value) or value == "" else f"'{value}'"
+def _is_folder(source: str | Path) -> bool:
+    """Whether an error's source names a folder (or a file without an extension, which is not there)."""
+    try:
+        path = Path(source)
+        return path.is_dir() or not (path.suffix or path.exists())
+    except (OSError, ValueError):  # a name too long for the system, or holding a NUL
+        return False
 
 
 def _listing(texts: Sequence[str], total: int) -> str:
@@ -200,9 +205,15 @@ def _value_problem(name, column, text, bad, template) -> list[Problem]:
     if not bad.any():
         return []
     distinct = pd.unique(text.to_numpy()[bad])
-    listed = _listing([_quote(value) for value in distinct[:SHOWN]], len(distinct))
+    listed = _listing([quoted(value) for value in distinct[:SHOWN]], len(distinct))
     values = ["" if pd.isna(value) else str(value) for value in distinct[:SHOWN]]
     return _problem_at(name, column, bad, template.replace("{values}", listed), values)
+
+
+def _names(names: Iterable) -> str:
+    """Column names as a message lists them: each shortened, at most :data:`SHOWN` of them."""
+    names = [shorten(name) for name in names]
+    return _listing(names, len(names))
 
 
 def _missing_columns(name: str, required: Sequence[str], found: Iterable) -> list[Problem]:
@@ -213,7 +224,7 @@ def _missing_columns(name: str, required: Sequence[str], found: Iterable) -> lis
         Problem(
             name,
             f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-            f"(found: {', '.join(map(str, found)) or 'no columns'})",
+            f"(found: {_names(found) or 'no columns'})",
         )
     ]
 
@@ -315,12 +326,12 @@ def _read(
         message = "not UTF-8 text; save it as 'CSV UTF-8' in Excel, or export it as UTF-8"
         return None, [Problem(path.name, message)]
     except pd.errors.ParserError as error:
-        return None, [Problem(path.name, f"not a well-formed CSV file ({error})")]
+        return None, [Problem(path.name, f"not a well-formed CSV file ({shorten(error, 200)})")]
 
     frame.columns = frame.columns.str.strip()
     repeated = frame.columns[frame.columns.duplicated()].unique()
     if len(repeated):
-        return None, [Problem(path.name, f"repeated column names: {', '.join(repeated)}")]
+        return None, [Problem(path.name, f"repeated column names: {_names(repeated)}")]
     if missing := _missing_columns(path.name, required, frame.columns):
         return None, missing
     if frame.empty:
@@ -512,10 +523,10 @@ def _duplicate_problems(frame: pd.DataFrame, key: Sequence[str], name: str) -> l
     keys = frame.loc[repeated, key].drop_duplicates()
     shown = list(keys.head(SHOWN).itertuples(index=False))
     if len(key) == 1:
-        texts = [_quote(row[0]) for row in shown]
+        texts = [quoted(row[0]) for row in shown]
         message = f"repeated values: {_listing(texts, len(keys))} (each must appear only once)"
     else:
-        texts = ["(" + ", ".join(map(_quote, row)) + ")" for row in shown]
+        texts = ["(" + ", ".join(map(quoted, row)) + ")" for row in shown]
         message = f"repeated combinations: {_listing(texts, len(keys))} (each combination must appear only once)"
     values = [", ".join(map(str, row)) for row in shown]
     return _problem_at(name, ", ".join(key), repeated, message, values)
@@ -525,7 +536,7 @@ def _choice_problems(frame: pd.DataFrame, column: str, allowed: Sequence[str], n
     if column not in frame:
         return []
     bad = ~frame[column].fillna("").isin(allowed).to_numpy()
-    expected = ", ".join(map(_quote, allowed))
+    expected = ", ".join(map(quoted, allowed))
     template = f"values not allowed: {{values}} (expected one of {expected})"
     return _value_problem(name, column, frame[column], bad, template)
 
@@ -804,7 +815,7 @@ def _unknown_codes(events: pd.DataFrame, lookup: pd.DataFrame | None, name: str)
     if not bad.any():
         return []
     counts = codes[bad].value_counts().sort_index().sort_values(ascending=False, kind="stable")
-    texts = [f"{_quote(code)} ({n:,} row{'s' if n > 1 else ''})" for code, n in counts.items()]
+    texts = [f"{quoted(code)} ({n:,} row{'s' if n > 1 else ''})" for code, n in counts.items()]
     message = f"offence codes not in the offence lookup: {_listing(texts, len(counts))}"
     return _problem_at(name, "offence_code", bad, message, counts.index[:SHOWN].tolist())
 
@@ -829,7 +840,7 @@ def _born_after_offence(events: pd.DataFrame, persons: pd.DataFrame, found: np.n
     rows = np.flatnonzero(bad)[:SHOWN]
     shown = events.iloc[rows]
     texts = [
-        f"person '{person}' born {pd.Timestamp(birth):%Y-%m-%d}, crime '{crime}' on {date:%Y-%m-%d}"
+        f"person {quoted(person)} born {pd.Timestamp(birth):%Y-%m-%d}, crime {quoted(crime)} on {date:%Y-%m-%d}"
         for person, birth, crime, date in zip(shown["person_id"], born[rows], shown["crime_id"], shown["offence_date"])
     ]
     message = f"offence before the person's date of birth: {_listing(texts, int(bad.sum()))}"
@@ -1006,11 +1017,11 @@ def _may_hold_quotes(path: Path) -> bool:
         stat = path.stat()
     except OSError:
         return True
-    return _holds_a_quote(str(path), stat.st_size, stat.st_mtime_ns)
+    return _holds_aquoted(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=16)
-def _holds_a_quote(path: str, size: int, modified_ns: int) -> bool:
+def _holds_aquoted(path: str, size: int, modified_ns: int) -> bool:
     try:
         with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             return data.find(b'"') >= 0

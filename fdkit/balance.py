@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import outcomes
 from .eligibility import age_on
+from .plotting import literal
 from .randomise import Allocation
 from .records import Records
 
@@ -123,6 +124,9 @@ def balance_table(
 def plot_balance(table: pd.DataFrame, ax=None, threshold: float = 0.1):
     """A "Love plot": each characteristic's SMD as a dot, with the ±threshold band shaded.
 
+    Characteristics and subgroups (strata from the data) are drawn literally
+    (:func:`fdkit.plotting.literal`).
+
     Returns
     -------
     matplotlib.axes.Axes
@@ -136,8 +140,8 @@ def plot_balance(table: pd.DataFrame, ax=None, threshold: float = 0.1):
     ax.axvspan(-threshold, threshold, color="0.92", zorder=0)
     ax.axvline(0, color="0.5", linewidth=0.8)
     for marker, (subgroup, part) in zip("osD^v", table.groupby("subgroup", sort=False)):
-        ax.scatter(part["smd"], part["characteristic"].map(positions), marker=marker, label=subgroup, zorder=3)
-    ax.set_yticks(range(len(labels)), list(reversed(labels)))
+        ax.scatter(part["smd"], part["characteristic"].map(positions), marker=marker, label=literal(subgroup), zorder=3)
+    ax.set_yticks(range(len(labels)), [literal(label) for label in reversed(labels)])
     ax.set_xlabel("standardised mean difference (treatment − control)")
     ax.set_title("Baseline balance")
     if table["subgroup"].nunique() > 1:

@@ -21,7 +21,7 @@ from . import outcomes
 from .eligibility import age_on
 from .plotting import literal
 from .randomise import Allocation
-from .records import Records
+from .records import Records, placeholder_births
 
 __all__ = [
     "CHARACTERISTICS",
@@ -51,6 +51,8 @@ def baseline_frame(records: Records, allocation: Allocation, weights: pd.DataFra
     persons = records.persons.set_index("person_id")
     dob = frame["person_id"].map(persons["date_of_birth"])
     frame["age"] = age_on(dob, frame["randomised_on"])
+    if (unknown := placeholder_births(dob)).any():  # a placeholder date of birth: age unknown, not 123
+        frame["age"] = frame["age"].astype("float64").mask(unknown)
     frame["male"] = frame["person_id"].map(persons["sex"]).eq("M").astype(float)
     columns = ["person_id", "arm", "stratum"] + [name for name, _, _ in CHARACTERISTICS]
     return frame[columns]

@@ -75,6 +75,14 @@ def _run_validate(args) -> int:
         step("summarising")
         summary = summarise(records)
     print(summary)
+    if summary.unknown_birth:
+        people = f"{summary.unknown_birth:,} {'person has' if summary.unknown_birth == 1 else 'people have'}"
+        print(
+            f"fdkit validate: warning: {people} a placeholder date of birth (1900-01-01 or another date systems "
+            "write for 'not known'; see docs/your-own-data.md), read as unknown: screening leaves them out, "
+            "counted in the funnel as 'date of birth unknown'",
+            file=sys.stderr,
+        )
     return 0
 
 

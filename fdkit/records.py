@@ -4,7 +4,9 @@ A records folder holds CSV files (UTF-8, a header row, ISO dates ``YYYY-MM-DD``)
 
 ``persons.csv``
     One row per person: ``person_id`` (unique, not blank), ``date_of_birth``, ``sex``
-    (``F``, ``M``, ``X`` or blank). Extra columns are kept as text.
+    (``F``, ``M``, ``X`` or blank). Extra columns are kept as text. A date of birth in
+    :data:`PLACEHOLDER_BIRTH_DATES` (``1900-01-01`` and the like) is kept as written and
+    means "not known" (:func:`placeholder_births`).
 ``events.csv``
     One row per person per crime per role: ``crime_id``, ``person_id``, ``offence_date``,
     ``role`` (``suspect`` or ``victim``), ``offence_code`` (in the offence lookup), ``knife``
@@ -43,6 +45,7 @@ __all__ = [
     "FORMULA_STARTS",
     "FdkitDataError",
     "PERSON_COLUMNS",
+    "PLACEHOLDER_BIRTH_DATES",
     "Problem",
     "Records",
     "RecordsSummary",
@@ -51,6 +54,7 @@ __all__ = [
     "formula_cells_in",
     "formula_problems",
     "load_records",
+    "placeholder_births",
     "plausibility_problems",
     "read_table",
     "summarise",
@@ -87,6 +91,21 @@ _OK, _BLANK, _IMPOSSIBLE, _DAY_FIRST, _MONTH_FIRST, _UNREADABLE = range(6)
 
 #: The oldest age a person in the records is believed to be.
 MAX_AGE = 110
+#: Dates of birth that records systems write when the real date is not known. None can be a
+#: living person's (each is over :data:`MAX_AGE` years ago or in the future), so a person
+#: with one has an unknown age: loading accepts it, ``fdkit validate`` warns with the count,
+#: and screening leaves the person out as "date of birth unknown". Any other impossible date
+#: of birth is still an error.
+PLACEHOLDER_BIRTH_DATES = (
+    "1900-01-01",  # the commonest "unknown" default; the first day of SQL Server's smalldatetime
+    "1899-12-31",  # a spreadsheet's day 0 (Excel shows 0 as 1900-01-00)
+    "1899-12-30",  # day 0 of OLE Automation dates (Access, ODBC, .NET's OADate)
+    "1901-01-01",  # other round dates systems use for "unknown"
+    "1800-01-01",
+    "1753-01-01",  # the first day of SQL Server's datetime
+    "0001-01-01",  # the first day of .NET's DateTime and of SQL's date types
+    "9999-12-31",  # the last day of most databases' date types
+)
 #: Characters that make a spreadsheet run a cell as a formula (see fdkit.files).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -834,7 +853,8 @@ def _unknown_people(frame: pd.DataFrame, found: np.ndarray, name: str, persons_n
 
 def _born_after_offence(events: pd.DataFrame, persons: pd.DataFrame, found: np.ndarray, name: str) -> list[Problem]:
     born = persons["date_of_birth"].to_numpy()[found]  # meaningless where found is -1
-    bad = (found >= 0) & (born > events["offence_date"].to_numpy())
+    known = ~placeholder_births(persons["date_of_birth"])[found]
+    bad = (found >= 0) & known & (born > events["offence_date"].to_numpy())
     if not bad.any():
         return []
     rows = np.flatnonzero(bad)[:SHOWN]
@@ -850,6 +870,31 @@ def _born_after_offence(events: pd.DataFrame, persons: pd.DataFrame, found: np.n
 # --- plausibility: records that parse but cannot be true ---------------------------------
 
 
+def placeholder_births(dates: pd.Series) -> np.ndarray:
+    """Where dates of birth are placeholders for "not known" (:data:`PLACEHOLDER_BIRTH_DATES`).
+
+    Parameters
+    ----------
+    dates : pandas.Series
+        Dates of birth, ``datetime64`` (missing dates are not placeholders).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+
+    Examples
+    --------
+    >>> placeholder_births(pd.Series(pd.to_datetime(["1900-01-01", "2005-01-01"]))).tolist()
+    [True, False]
+    """
+    # Microseconds hold every placeholder (0001-01-01 and 9999-12-31 lie outside nanoseconds' range).
+    values = np.asarray(dates.to_numpy(), dtype="datetime64[us]")
+    return np.isin(values, _PLACEHOLDERS)
+
+
+_PLACEHOLDERS = np.array(PLACEHOLDER_BIRTH_DATES, dtype="datetime64[us]")
+
+
 def plausibility_problems(
     frames: Mapping[str, pd.DataFrame | None],
     folder: Path | None,
@@ -858,7 +903,8 @@ def plausibility_problems(
     """Problems with records that are well formed but cannot be true, or are unsafe to open.
 
     - offence dates after the extract date, dates of birth after it, and ages over
-      :data:`MAX_AGE` on it (the extract date defaults to today);
+      :data:`MAX_AGE` on it (the extract date defaults to today), except the placeholders
+      systems write for an unknown date of birth (:data:`PLACEHOLDER_BIRTH_DATES`);
     - a ``crime_id`` recorded with different offence dates or codes;
     - a ``person_id`` or ``crime_id`` beginning with a character that makes a spreadsheet
       run it as a formula (formula injection);
@@ -884,7 +930,8 @@ def plausibility_problems(
     problems = []
     if persons is not None and pd.api.types.is_datetime64_dtype(persons["date_of_birth"].dtype):
         born = persons["date_of_birth"]
-        future = (born > extract).to_numpy()
+        known = ~placeholder_births(born)
+        future = (born > extract).to_numpy() & known
         if future.any():
             problems += _value_problem(
                 "persons.csv",
@@ -895,7 +942,7 @@ def plausibility_problems(
                 "--extract-date YYYY-MM-DD if it is not today)",
             )
         oldest = extract - pd.DateOffset(years=MAX_AGE)
-        too_old = (born < oldest).to_numpy()
+        too_old = (born < oldest).to_numpy() & known
         if too_old.any():
             problems += _value_problem(
                 "persons.csv",
@@ -1137,6 +1184,9 @@ class RecordsSummary:
         kit's rule, :func:`fdkit.offences.is_knife_event`).
     engagement_recorded, engaged : int or None
         People with an engagement record, and how many engaged; None without one.
+    unknown_birth : int
+        People whose date of birth is a placeholder for "not known"
+        (:data:`PLACEHOLDER_BIRTH_DATES`): their age is unknown, and screening leaves them out.
     source : pathlib.Path or None
     lookup : str
         Which offence lookup classified the events (:func:`fdkit.offences.describe_lookup`).
@@ -1152,6 +1202,7 @@ class RecordsSummary:
     knife_share: float
     engagement_recorded: int | None = None
     engaged: int | None = None
+    unknown_birth: int = 0
     source: Path | None = None
     lookup: str = offences.describe_lookup(None)
 
@@ -1171,6 +1222,7 @@ class RecordsSummary:
             "knife_share": self.knife_share,
             "engagement_recorded": self.engagement_recorded,
             "engaged": self.engaged,
+            "unknown_birth": self.unknown_birth,
             "lookup": self.lookup,
         }
 
@@ -1187,8 +1239,11 @@ class RecordsSummary:
             rows.append(("offence codes", f"classified by {self.lookup}"))
         if self.engagement_recorded is not None:
             rows.append(("engagement", f"{self.engagement_recorded:,} people recorded, {self.engaged:,} engaged"))
+        if self.unknown_birth:
+            people = f"{self.unknown_birth:,} {'person' if self.unknown_birth == 1 else 'people'}"
+            rows.append(("date of birth unknown", f"{people} (a placeholder date such as 1900-01-01)"))
         width = max(len(label) for label, _ in rows)
-        title = "Records" if self.source is None else f"Records in '{self.source}'"
+        title = "Records" if self.source is None else f"Records in '{shorten(self.source, PATH_ECHOED)}'"
         table = self.events_by_group.map("{:,}".format).to_string()
         return "\n".join(
             [title]
@@ -1245,6 +1300,7 @@ def summarise(records: Records, *, lookup: pd.DataFrame | None = None) -> Record
         knife_share=float(knife_involved.mean()) if len(events) else float("nan"),
         engagement_recorded=None if engagement is None else len(engagement),
         engaged=None if engagement is None else int(engagement["engaged"].sum()),
+        unknown_birth=int(placeholder_births(records.persons["date_of_birth"]).sum()),
         source=records.source,
         lookup=offences.describe_lookup(lookup),
     )

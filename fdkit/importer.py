@@ -17,7 +17,8 @@ duplicate rows are folded. Every row that is not written is counted in the **exc
 ledger**, by file and reason, with examples of the values exactly as the export had them
 (``'Suspect '``, not ``Suspect``); each row is counted once, under the first reason that
 applies, in the order of :data:`LEDGER_REASONS`. So the rows of each source file add up:
-rows read = rows written + rows in the ledger.
+rows read = rows written + rows in the ledger. The code map's own repeated rows (``8G`` and
+``8g``, both mapped onto ``8G``) are folded and counted there too, under the code map's name.
 
 Follow-up extracts: :func:`merge_extracts` combines a baseline and a later extract,
 de-duplicating events by (``crime_id``, ``person_id``, ``role``) and reporting crimes
@@ -46,6 +47,7 @@ from .records import (
     FdkitDataError,
     Problem,
     Records,
+    at_file_lines,
     validate_frames,
     write_records,
 )
@@ -67,6 +69,7 @@ __all__ = [
 
 #: Why a row of the export is left out, in the order the reasons are tried.
 LEDGER_REASONS = (
+    "code map row repeated",
     "blank row",
     "duplicate row",
     "no crime reference",
@@ -138,6 +141,11 @@ class Mapping:
         Folded export values meaning a knife, a police-initiated crime, a status to keep.
     code_map : dict of str to str
         Folded local code -> lookup code (empty without a code map).
+    code_map_file : str or None
+        The code map's file name (None without one).
+    code_map_folded : tuple of str
+        Local codes, as written, on code map rows that repeat an earlier row's code (ignoring
+        case and spaces) and its lookup code: folded into it, and counted in the ledger.
     unmapped : {"error", "drop"}
     dayfirst : bool
     encoding, delimiter : str
@@ -157,6 +165,8 @@ class Mapping:
     police_initiated: frozenset = frozenset()
     keep_status: frozenset | None = None
     code_map: dict = field(default_factory=dict)
+    code_map_file: str | None = None
+    code_map_folded: tuple = ()
     unmapped: str = "error"
     dayfirst: bool = False
     encoding: str = "utf-8-sig"
@@ -262,7 +272,7 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
 
     if lookup is None and "lookup" in codes:
         lookup = offences.read_lookup(path.parent / codes["lookup"])
-    code_map = _read_code_map(path.parent / codes["map"], lookup) if "map" in codes else {}
+    code_map, folded = _read_code_map(path.parent / codes["map"], lookup) if "map" in codes else ({}, ())
     return Mapping(
         files=files,
         columns={key: value for key, value in columns.items() if value},
@@ -272,6 +282,8 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
         police_initiated=frozenset(sets["police_initiated"]),
         keep_status=keep_status,
         code_map=code_map,
+        code_map_file=Path(codes["map"]).name if "map" in codes else None,
+        code_map_folded=folded,
         unmapped=unmapped,
         dayfirst=dayfirst,
         encoding=source.get("encoding", "utf-8-sig"),
@@ -326,7 +338,14 @@ def _coverage_date(value, key, name, problems):
         return None
 
 
-def _read_code_map(path: Path, lookup: pd.DataFrame | None) -> dict[str, str]:
+def _read_code_map(path: Path, lookup: pd.DataFrame | None) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The code map (folded local code -> lookup code) and the local codes of the rows folded.
+
+    Local codes match ignoring case and spaces, so ``8G`` and ``8g`` are one code. Rows that
+    list it twice and agree on its lookup code are harmless (a force's export may hold both
+    spellings): the later ones are folded into the first. Rows that disagree are an error
+    naming both rows, by file line.
+    """
     from .records import read_table
 
     try:
@@ -334,22 +353,43 @@ def _read_code_map(path: Path, lookup: pd.DataFrame | None) -> dict[str, str]:
     except FdkitDataError as error:
         if not any("a header row but no data rows" in problem.message for problem in error.problems):
             raise
-        return {}  # a code map with no rows: every code must already be in the lookup
+        return {}, ()  # a code map with no rows: every code must already be in the lookup
     lookup = offences.lookup() if lookup is None else lookup
     folded = table["local_code"].map(_fold)
-    problems = []
-    if (repeated := folded.duplicated(keep=False)).any():
-        shown = ", ".join(f"'{code}'" for code in table.loc[repeated, "local_code"].unique()[:10])
-        problems.append(Problem(path.name, f"local codes listed more than once (ignoring case): {shown}", "local_code"))
+    problems = _code_map_conflicts(table, folded, path.name)
     known = set(lookup["offence_code"])
     if (unknown := ~table["offence_code"].isin(known)).any():
-        shown = ", ".join(f"'{code}'" for code in table.loc[unknown, "offence_code"].unique()[:10])
+        shown = ", ".join(map(quoted, table.loc[unknown, "offence_code"].unique()[:_LISTED]))
         problems.append(
             Problem(path.name, f"maps onto codes that are not in the offence lookup: {shown}", "offence_code")
         )
     if problems:
-        raise FdkitDataError(problems, source=path)
-    return dict(zip(folded, table["offence_code"]))
+        raise FdkitDataError(at_file_lines(problems, path.parent), source=path)
+    repeated = folded.duplicated(keep="first").to_numpy()
+    first = ~repeated
+    return dict(zip(folded[first], table.loc[first, "offence_code"])), tuple(table.loc[repeated, "local_code"])
+
+
+def _code_map_conflicts(table: pd.DataFrame, folded: pd.Series, name: str) -> list[Problem]:
+    """A problem for each local code that rows map onto different offence codes, at those rows."""
+    targets = table.groupby(folded, sort=False)["offence_code"].nunique()
+    problems = []
+    for code in targets.index[targets > 1][:_LISTED]:
+        rows = np.flatnonzero(folded.eq(code).to_numpy())
+        first = rows[0]
+        other = next(row for row in rows if table.at[row, "offence_code"] != table.at[first, "offence_code"])
+        pairs = ", ".join(
+            f"{quoted(table.at[row, 'local_code'])} onto {quoted(table.at[row, 'offence_code'])}"
+            for row in (first, other)
+        )
+        message = (
+            f"one local code mapped onto two offence codes (case and spaces are ignored): {pairs}; "
+            "keep one offence code for it"
+        )
+        problems.append(Problem(name, message, "local_code", (int(first), int(other)), count=2, unit="row"))
+    if (more := int((targets > 1).sum()) - _LISTED) > 0:
+        problems.append(Problem(name, f"and {more:,} more local codes mapped onto two offence codes", "local_code"))
+    return problems
 
 
 # --- the ledger -----------------------------------------------------------------------------
@@ -492,7 +532,8 @@ class ImportResult:
         The checked records (persons sorted by ``person_id``; events by date, crime, person
         and role), whatever the order of the export's rows.
     ledger : pandas.DataFrame
-        Rows left out: ``file``, ``reason``, ``rows``, ``examples``.
+        Rows left out: ``file``, ``reason``, ``rows``, ``examples`` (and the code map's
+        repeated rows, folded, under the code map's name).
     rows_read : dict of str to int
         Data rows (blank lines included) in each source file.
     rows_written : dict of str to int
@@ -572,6 +613,8 @@ def import_export(
     table = offences.lookup() if lookup is None else lookup
     code_of = {_fold(code): code for code in table["offence_code"]} | mapping.code_map
     ledger = _Ledger()
+    if mapping.code_map_folded:
+        ledger.leave_out(str(mapping.code_map_file), "code map row repeated", pd.Series(mapping.code_map_folded))
     columns = mapping.columns
     rows_read, rows_written = {}, {}
 
@@ -846,7 +889,7 @@ def write_import(result: ImportResult, out: str | Path, raw_dir: str | Path | No
         "coverage_declared": [date is not None for date in mapping.coverage],
         "rows_read": result.rows_read,
         "rows_written": result.rows_written,
-        "rows_left_out": int(result.ledger["rows"].sum()),
+        "rows_left_out": int(result.ledger.loc[result.ledger["file"].isin(result.rows_read), "rows"].sum()),
         "persons": len(result.records.persons),
         "events": len(result.records.events),
         "mapping_sha256": _sha256(mapping.source) if mapping.source else None,

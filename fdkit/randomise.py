@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._text import quoted, shorten
+from ._text import PATH_ECHOED, quoted, shorten
 from .records import FdkitDataError, Problem, at_file_lines, formula_problems, read_table
 
 __all__ = [
@@ -487,15 +487,23 @@ def write_allocation(
 
 def _refusal(existing: Path, path: Path) -> str:
     return (
-        f"{existing} already exists and an allocation is never overwritten. To randomise people "
-        f"recruited since, add a wave: fdkit randomise --previous {path} --out "
-        f"{path.with_name(path.stem + '-wave2' + path.suffix)} ..."
+        f"{shorten(existing, PATH_ECHOED)} already exists and an allocation is never overwritten. To randomise "
+        f"people recruited since, add a wave: fdkit randomise --previous {shorten(path, PATH_ECHOED)} --out "
+        f"{shorten(path.with_name(path.stem + '-wave2' + path.suffix), PATH_ECHOED)} ..."
     )
 
 
 def _create_exclusively(path: Path, content: bytes) -> None:
     """Write a file that must not exist yet, atomically: temporary file, then a hard link."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    from .files import OutputFailed
+
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.")
+    except OSError as error:  # named by the file asked for, not the temporary one
+        raise OutputFailed(
+            error.errno,
+            f"could not write {shorten(path, PATH_ECHOED)}: {error.strerror} in its folder; nothing was changed",
+        ) from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes files private; give the usual permissions

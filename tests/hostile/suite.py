@@ -1438,6 +1438,19 @@ def _(t):
     return screen(t, t / "out" / "e.csv")
 
 
+@case(
+    "an allocation the system will not create names the file asked for",
+    1,
+    ("new/a.csv", "Permission denied"),
+    patch=lambda: mock.patch(
+        "fdkit.randomise.tempfile.mkstemp", side_effect=PermissionError(errno.EACCES, "Permission denied", "/x/.tmp")
+    ),
+    check=absent("new/a.csv"),
+)
+def _(t):
+    return randomise(t, t / "new" / "a.csv")
+
+
 @case("an output file name too long for the system", 1, ("File name too long", "characters)"))
 def _(t):
     return screen(t, t / ("e" * 300 + ".csv"))

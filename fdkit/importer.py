@@ -953,7 +953,7 @@ def declared_coverage_end(folder: str | Path | None) -> pd.Timestamp | None:
     try:
         return pd.Timestamp(json.loads(path.read_text(encoding="utf-8"))["coverage_end"])
     except (ValueError, KeyError, TypeError) as error:
-        raise FdkitDataError([Problem(EXTRACT_FILE, f"not readable ({error})")], source=path) from None
+        raise FdkitDataError([Problem(EXTRACT_FILE, f"not readable ({shorten(error, 200)})")], source=path) from None
 
 
 def _coverage_of(records: Records) -> tuple[pd.Timestamp, pd.Timestamp]:

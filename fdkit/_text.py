@@ -1,4 +1,8 @@
-"""Fast set membership for text columns, shared by loading and screening.
+"""Text helpers shared across the kit: values as messages echo them, and fast set membership.
+
+Every message that quotes a value from the data or the command line goes through
+:func:`shorten` (or :func:`quoted`), so a million-character ID comes back as a readable
+line with its length, not as a megabyte of error.
 
 pandas' ``Series.isin`` on Arrow-backed text first turns every allowed value into a Python
 object, one at a time; with tens of thousands of allowed values (the people with an index
@@ -16,7 +20,71 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["isin", "keys_that_may_vary", "may_repeat", "positions_in", "starts_with_any"]
+__all__ = [
+    "ECHOED",
+    "PATH_ECHOED",
+    "isin",
+    "keys_that_may_vary",
+    "may_repeat",
+    "positions_in",
+    "quoted",
+    "shorten",
+    "starts_with_any",
+]
+
+#: The longest value a message echoes whole; a longer one is cut (see :func:`shorten`).
+ECHOED = 60
+#: The same for a path the user gave: paths are longer than values but still bounded.
+PATH_ECHOED = 200
+
+
+def shorten(value: object, limit: int = ECHOED) -> str:
+    """``value`` as text for a message: whole if short, else its two ends and its length.
+
+    The beginning and the end are kept (an ID's prefix, a path's file name), the middle is
+    replaced by ``...``, and the full length follows, so the reader can still tell which
+    value it was and how long it really is.
+
+    Parameters
+    ----------
+    value : object
+        Anything; it is shown as ``str(value)``.
+    limit : int
+        The longest text shown whole (:data:`ECHOED`, 60 characters, by default).
+
+    Examples
+    --------
+    >>> shorten("P0012")
+    'P0012'
+    >>> shorten("A" * 30 + "B" * 1_000_000 + "C" * 30)
+    'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAABBBBBBBBBB...CCCCCCCCCCCCCCCCC (1,000,060 characters)'
+    """
+    text = str(value)
+    return text if len(text) <= limit else f"{_ends(text, limit)} ({len(text):,} characters)"
+
+
+def _ends(text: str, limit: int) -> str:
+    """The first two thirds and the last third of ``limit`` characters of ``text``, joined by ``...``."""
+    head = 2 * limit // 3
+    tail = limit - head - 3
+    return f"{text[:head]}...{text[len(text) - tail :] if tail > 0 else ''}"
+
+
+def quoted(value: object, limit: int = ECHOED) -> str:
+    """A value as a message quotes it: ``'value'`` (shortened as :func:`shorten` does), or
+    ``(blank)`` if it is empty or missing.
+
+    Examples
+    --------
+    >>> quoted("8G"), quoted(""), quoted(None)
+    ("'8G'", '(blank)', '(blank)')
+    >>> quoted("9" * 100)
+    "'9999999999999999999999999999999999999999...99999999999999999' (100 characters)"
+    """
+    if value is None or value == "" or (not isinstance(value, str) and bool(pd.isna(value))):
+        return "(blank)"
+    text = str(value)
+    return f"'{text}'" if len(text) <= limit else f"'{_ends(text, limit)}' ({len(text):,} characters)"
 
 
 def isin(values: pd.Series, allowed: Iterable) -> np.ndarray:

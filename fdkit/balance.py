@@ -19,8 +19,9 @@ import pandas as pd
 
 from . import outcomes
 from .eligibility import age_on
+from .plotting import literal
 from .randomise import Allocation
-from .records import Records
+from .records import Records, placeholder_births
 
 __all__ = [
     "CHARACTERISTICS",
@@ -50,6 +51,8 @@ def baseline_frame(records: Records, allocation: Allocation, weights: pd.DataFra
     persons = records.persons.set_index("person_id")
     dob = frame["person_id"].map(persons["date_of_birth"])
     frame["age"] = age_on(dob, frame["randomised_on"])
+    if (unknown := placeholder_births(dob)).any():  # a placeholder date of birth: age unknown, not 123
+        frame["age"] = frame["age"].astype("float64").mask(unknown)
     frame["male"] = frame["person_id"].map(persons["sex"]).eq("M").astype(float)
     columns = ["person_id", "arm", "stratum"] + [name for name, _, _ in CHARACTERISTICS]
     return frame[columns]
@@ -123,6 +126,9 @@ def balance_table(
 def plot_balance(table: pd.DataFrame, ax=None, threshold: float = 0.1):
     """A "Love plot": each characteristic's SMD as a dot, with the ±threshold band shaded.
 
+    Characteristics and subgroups (strata from the data) are drawn literally
+    (:func:`fdkit.plotting.literal`).
+
     Returns
     -------
     matplotlib.axes.Axes
@@ -136,8 +142,8 @@ def plot_balance(table: pd.DataFrame, ax=None, threshold: float = 0.1):
     ax.axvspan(-threshold, threshold, color="0.92", zorder=0)
     ax.axvline(0, color="0.5", linewidth=0.8)
     for marker, (subgroup, part) in zip("osD^v", table.groupby("subgroup", sort=False)):
-        ax.scatter(part["smd"], part["characteristic"].map(positions), marker=marker, label=subgroup, zorder=3)
-    ax.set_yticks(range(len(labels)), list(reversed(labels)))
+        ax.scatter(part["smd"], part["characteristic"].map(positions), marker=marker, label=literal(subgroup), zorder=3)
+    ax.set_yticks(range(len(labels)), [literal(label) for label in reversed(labels)])
     ax.set_xlabel("standardised mean difference (treatment − control)")
     ax.set_title("Baseline balance")
     if table["subgroup"].nunique() > 1:

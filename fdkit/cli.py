@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import shutil
 import sys
 import traceback
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
+from ._text import ECHOED, PATH_ECHOED, quoted, shorten
 from .records import FdkitDataError, Problem
 
 __all__ = [
@@ -72,6 +75,14 @@ def _run_validate(args) -> int:
         step("summarising")
         summary = summarise(records)
     print(summary)
+    if summary.unknown_birth:
+        people = f"{summary.unknown_birth:,} {'person has' if summary.unknown_birth == 1 else 'people have'}"
+        print(
+            f"fdkit validate: warning: {people} a placeholder date of birth (1900-01-01 or another date systems "
+            "write for 'not known'; see docs/your-own-data.md), read as unknown: screening leaves them out, "
+            "counted in the funnel as 'date of birth unknown'",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -261,7 +272,7 @@ def _run_randomise(args) -> int:
     for item in args.treat:
         stratum, _, number = item.rpartition("=")
         if not stratum or not number.isdigit():
-            raise SystemExit(_usage(args, f"--treat takes STRATUM=N, e.g. 11-17=20; got {item!r}"))
+            raise SystemExit(_usage(args, f"--treat takes STRATUM=N, e.g. 11-17=20; got {quoted(item)}"))
         capacities[stratum] = int(number)
     method = args.method or ("stratified" if capacities else "complete")
     if method == "stratified" and not (args.strata and capacities):
@@ -683,7 +694,7 @@ def _run_report(args) -> int:
 
     if args.primary not in outcomes.OUTCOME_NAMES:
         choices = ", ".join(outcomes.OUTCOME_NAMES)
-        raise SystemExit(_usage(args, f"unknown primary outcome {args.primary!r}; choose one of {choices}"))
+        raise SystemExit(_usage(args, f"unknown primary outcome {quoted(args.primary)}; choose one of {choices}"))
     outputs = _analysis_guard(args, args.funnel)
     outputs.claim(args.out)
     pdf = None
@@ -922,9 +933,9 @@ def _whole_number(text: str, minimum: int, rule: str) -> int:
     try:
         number = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {quoted(text)}") from None
     if number < minimum:
-        raise argparse.ArgumentTypeError(f"{rule}, got {number}")
+        raise argparse.ArgumentTypeError(f"{rule}, got {shorten(number)}")
     return number
 
 
@@ -1039,21 +1050,21 @@ def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {quoted(text)}") from None
 
 
 def _float_list(text: str) -> list[float]:
     try:
         return [float(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {quoted(text)}") from None
 
 
 def _iso_date(text: str) -> str:
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {quoted(text)}") from None
 
 
 def _usage(args, message: str) -> int:
@@ -1065,8 +1076,19 @@ def _data_error(path: Path, message: str) -> FdkitDataError:
     return FdkitDataError([Problem(path.name, message)], source=path)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, with each long value in its own messages shortened.
+
+    argparse writes its messages itself (an invalid choice, arguments it does not know), so
+    the long words in them are cut as every other message of the kit cuts its values.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        super().error(re.sub(rf"\S{{{ECHOED + 1},}}", lambda long: shorten(long.group()), message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fdkit",
         description="Teach and replicate the Milton Keynes Focused Deterrence trial.",
         epilog=EPILOG,
@@ -1158,7 +1180,7 @@ def _os_message(error: OSError) -> str:
         NotADirectoryError: "a part of the path is a file, not a folder",
     }
     fix = next((text for kind, text in fixes.items() if isinstance(error, kind)), "check the file and the disk")
-    return f"cannot use {error.filename}: {error.strerror}; {fix}"
+    return f"cannot use {shorten(error.filename, PATH_ECHOED)}: {error.strerror}; {fix}"
 
 
 if __name__ == "__main__":  # pragma: no cover

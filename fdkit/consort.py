@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ._text import shorten
+from .plotting import FIGURE_TEXT, literal
+
 __all__ = ["ConsortCounts", "consort_counts", "plot_consort", "describe_consort"]
 
 
@@ -131,7 +134,9 @@ def plot_consort(counts: ConsortCounts, follow_up_months: int = 12):
     """Draw the CONSORT flow diagram with matplotlib (no graphviz needed).
 
     Boxes have fixed sizes and every arrow runs from one box's edge to the next box's edge,
-    so no arrowhead lands on text.
+    so no arrowhead lands on text. Exclusion reasons come from the funnel, so they are drawn
+    literally (:func:`fdkit.plotting.literal`), each shortened to :data:`~fdkit.plotting.FIGURE_TEXT`
+    characters; the report's table of the flow gives them whole.
 
     Returns
     -------
@@ -164,7 +169,7 @@ def plot_consort(counts: ConsortCounts, follow_up_months: int = 12):
         ax.text(
             x - width / 2 + 0.2 if left else x,
             y,
-            text,
+            literal(text, limit=None),  # wrapped before escaping, so no line ends between \ and $
             ha=align,
             va="center",
             fontsize=9.5,
@@ -186,7 +191,7 @@ def plot_consort(counts: ConsortCounts, follow_up_months: int = 12):
     stage(10.15, "Enrolment")
     assessed = box(2.9, 9.3, 4.0, 0.85, f"Assessed for eligibility\n(everyone in the records)\nn = {counts.assessed:,}")
     reasons = [
-        "\n  ".join(textwrap.wrap(f"• {reason}: {n:,}", 44, subsequent_indent="")) for reason, n in counts.exclusions
+        "\n  ".join(textwrap.wrap(f"• {shorten(reason, FIGURE_TEXT)}: {n:,}", 44)) for reason, n in counts.exclusions
     ] or ["none"]
     text = f"Excluded (n = {counts.excluded:,})\n" + "\n".join(reasons)
     excluded_height = 0.35 + 0.27 * (text.count("\n") + 1)

@@ -9,7 +9,11 @@ the trial's rule.
 Exactly what the default rule means, on a reference date ``R``:
 
 * **Age** in whole years on ``R`` (a birthday on ``R`` counts; someone born on 29 February
-  turns a year older on 1 March in other years), and ``11 <= age <= 25``.
+  turns a year older on 1 March in other years), and ``11 <= age <= 25``. A person whose
+  date of birth is a placeholder for "not known" (1900-01-01 and the others in
+  :data:`fdkit.records.PLACEHOLDER_BIRTH_DATES`) has no known age and is left out first,
+  counted in the funnel as "date of birth unknown" (a step the funnel has only when
+  someone is left out by it).
 * **Knife criterion**: at least one knife offence as a suspect with
   ``R - 12 months <= offence_date < R``. A knife offence is an event whose offence code is
   a knife offence or whose ``knife`` flag is true (:func:`fdkit.offences.is_knife_event`).
@@ -41,12 +45,13 @@ import pandas as pd
 
 from . import offences
 from ._dates import add_months
-from ._text import isin
-from .records import Records
+from ._text import isin, quoted
+from .records import Records, placeholder_births
 
 __all__ = [
     "EXCLUSION_REASONS",
     "EligibilityRule",
+    "UNKNOWN_BIRTH",
     "Screening",
     "age_band",
     "age_on",
@@ -57,6 +62,9 @@ __all__ = [
 
 #: Offence flags a rule's offence sets may name (see :func:`fdkit.offences.classify`).
 OFFENCE_FLAGS = ("knife_involved", "violent", "sexual")
+
+#: The funnel's reason for people whose date of birth is a placeholder (their age is unknown).
+UNKNOWN_BIRTH = "date of birth unknown"
 
 #: Reasons an eligible person may be excluded before randomisation.
 EXCLUSION_REASONS = ("already allocated", "in custody", "deceased", "other")
@@ -222,8 +230,12 @@ def screen(
     persons = records.persons
     steps = [("records", "people in the records", len(persons), 0, "")]
 
+    known = ~placeholder_births(persons["date_of_birth"])
+    if not known.all():
+        remaining = int(known.sum())
+        steps.append(("birth", "date of birth on record", remaining, len(persons) - remaining, UNKNOWN_BIRTH))
     ages = age_on(persons["date_of_birth"], reference)
-    in_range = (ages >= rule.min_age) & (ages <= rule.max_age)
+    in_range = known & (ages >= rule.min_age) & (ages <= rule.max_age)
     people = persons.loc[in_range, ["person_id", "sex", "date_of_birth"]].assign(age=ages[in_range])
     steps.append(
         _step(
@@ -334,11 +346,11 @@ def _apply_exclusions(people, exclusions, steps):
     if unknown:
         raise ValueError(
             f"exclusion reasons must be one of {', '.join(EXCLUSION_REASONS)}; "
-            f"got {', '.join(sorted(map(str, unknown)))}"
+            f"got {', '.join(map(quoted, sorted(map(str, unknown))[:10]))}"
         )
     if exclusions["person_id"].duplicated().any():
         repeated = exclusions.loc[exclusions["person_id"].duplicated(), "person_id"].tolist()
-        raise ValueError(f"exclusions list some people more than once: {', '.join(map(str, repeated[:10]))}")
+        raise ValueError(f"exclusions list some people more than once: {', '.join(map(quoted, repeated[:10]))}")
     reasons = exclusions.set_index("person_id")["reason"]
     for reason in EXCLUSION_REASONS:
         leaving = people["person_id"].map(reasons).eq(reason).fillna(False).to_numpy(dtype=bool)

@@ -43,6 +43,7 @@ from typing import IO, Any, overload
 import numpy as np
 import pandas as pd
 
+from ._text import PATH_ECHOED, quoted, shorten
 from .records import FORMULA_STARTS, formula_cells_in
 
 __all__ = [
@@ -150,16 +151,22 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], *, binary
         temporary file is removed and any earlier file at ``path`` is left as it was.
     """
     path = Path(path)
+    shown = _shown(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputFailed(
-            error.errno, f"cannot create the folder {path.parent} for {path.name}: {error.strerror}"
+            error.errno, f"could not write {shown}: cannot create its folder ({error.strerror}); nothing was changed"
         ) from None
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        # The temporary file's name is capped: a long output name must not make it too long.
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.", suffix=".partial")
     except OSError as error:
-        raise OutputFailed(error.errno, f"cannot write in {path.parent}: {error.strerror}") from None
+        raise OutputFailed(
+            error.errno,
+            f"could not write {shown}: {error.strerror} in its folder; nothing was changed (check the folder's "
+            "permissions and free space)",
+        ) from None
     try:
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes files private; give the usual permissions
         handle: IO[Any] = (
@@ -173,9 +180,9 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], *, binary
     except OSError as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        reason = error.strerror or str(error)
+        reason = error.strerror or shorten(error, PATH_ECHOED)
         raise OutputFailed(
-            error.errno, f"could not write {path}: {reason}; nothing was changed (check free space and permissions)"
+            error.errno, f"could not write {shown}: {reason}; nothing was changed (check free space and permissions)"
         ) from None
     except BaseException:
         with contextlib.suppress(OSError):
@@ -183,6 +190,11 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], *, binary
         raise
     _sync_folder(path.parent)
     return path
+
+
+def _shown(path: str | Path) -> str:
+    """A path as a message names it: whole unless it is absurdly long."""
+    return shorten(path, PATH_ECHOED)
 
 
 def _sync_folder(folder: Path) -> None:
@@ -255,7 +267,7 @@ class OutputGuard:
         if path is None:
             return None
         target = resolved(path)
-        shown = str(path)
+        shown = _shown(path)
         if target in self._claimed:
             raise OutputRefused(f"{shown} is given for two outputs of this command; give each output its own file")
         self._refuse_protected(target, shown, new_seal)
@@ -266,7 +278,7 @@ class OutputGuard:
         for parent in target.parents:
             if parent.exists():
                 if not parent.is_dir():
-                    raise OutputRefused(f"{shown} cannot be written: {parent} is a file, not a folder")
+                    raise OutputRefused(f"{shown} cannot be written: {_shown(parent)} is a file, not a folder")
                 break
         self._claimed[target] = shown
         return target
@@ -284,11 +296,12 @@ class OutputGuard:
             if folder in target.parents:
                 what = "the records folder" if _is_records_folder(folder) else "the folder"
                 raise OutputRefused(
-                    f"{shown} is inside {what} {folder}, which this command reads; write outputs to another folder"
+                    f"{shown} is inside {what} {_shown(folder)}, which this command reads; write outputs to another "
+                    "folder"
                 )
         if _is_records_folder(target.parent):
             raise OutputRefused(
-                f"{shown} is in the records folder {target.parent}; records are never written over. "
+                f"{shown} is in the records folder {_shown(target.parent)}; records are never written over. "
                 "Write outputs to another folder"
             )
         if target.name.endswith(SEAL_SUFFIX) and not (new_seal and not target.exists()):
@@ -351,33 +364,36 @@ class OutputGuard:
             The staging folder to write into.
         """
         target = resolved(folder)
-        shown = str(folder)
+        shown = _shown(folder)
         if target.exists() and not target.is_dir():
             raise OutputRefused(f"{shown} is a file; give a folder for this output")
         if target in self._claimed:
             raise OutputRefused(f"{shown} is given for two outputs of this command")
         for protected in self.inputs | self.input_folders:
             if protected == target or target in protected.parents or protected in target.parents:
-                raise OutputRefused(f"{shown} holds or is inside {protected}, which this command reads; choose another")
+                raise OutputRefused(
+                    f"{shown} holds or is inside {_shown(protected)}, which this command reads; choose another"
+                )
         occupied = target.is_dir() and any(target.iterdir())
         if occupied:
             if seals := sorted(p.name for p in target.glob("*" + SEAL_SUFFIX)):
                 raise OutputRefused(
-                    f"{shown} holds a sealed allocation ({', '.join(seals)}), which is never replaced; choose another"
+                    f"{shown} holds a sealed allocation ({', '.join(map(shorten, seals[:5]))}), which is never "
+                    "replaced; choose another"
                 )
             if not self.force:
                 raise OutputRefused(f"{shown} already holds files; choose a new or empty folder, or pass --force")
             if foreign := sorted(p.name for p in target.iterdir() if p.name not in set(own_names)):
                 raise OutputRefused(
-                    f"{shown} holds files this command did not write ({', '.join(foreign[:5])}), which --force "
-                    "would delete; choose a new or empty folder"
+                    f"{shown} holds files this command did not write ({', '.join(map(shorten, foreign[:5]))}), "
+                    "which --force would delete; choose a new or empty folder"
                 )
         self._claimed[target] = shown
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name[:40]}.staging-"))
         except OSError as error:
-            raise OutputFailed(error.errno, f"cannot create {shown}: {error.strerror}") from None
+            raise OutputFailed(error.errno, f"could not write {shown}: {error.strerror}; nothing was changed") from None
         try:
             yield staging
             for file in staging.rglob("*"):
@@ -400,7 +416,7 @@ class OutputGuard:
                 target.rmdir()  # empty
             os.rename(staging, target)
         else:
-            retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+            retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name[:40]}.old-"))
             os.rename(target, retired / target.name)
             os.rename(staging, target)
             shutil.rmtree(retired, ignore_errors=True)
@@ -435,7 +451,7 @@ def refuse_formula_cells(frame: pd.DataFrame, name: str) -> None:
         Problem(
             name,
             "text beginning with =, +, -, @, a tab or a carriage return, which a spreadsheet runs as a formula "
-            f"(formula injection): {', '.join(repr(str(frame[column].iloc[r])) for r in rows[:5])}",
+            f"(formula injection): {', '.join(quoted(frame[column].iloc[r]) for r in rows[:5])}",
             column=column,
             lines=tuple(int(r) for r in rows[:10]),
             count=len(rows),

@@ -70,6 +70,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._text import quoted
 from .records import SHOWN, FdkitDataError, Problem, at_file_lines, read_table
 
 __all__ = [
@@ -200,8 +201,7 @@ def _rows_problem(name, column, text, bad, template, unit="row") -> list[Problem
     if not len(rows):
         return []
     distinct = pd.unique(text.to_numpy()[bad])
-    quoted = [f"'{value}'" for value in distinct[:SHOWN]]
-    listed = _listed(quoted, len(distinct))
+    listed = _listed([quoted(value) for value in distinct[:SHOWN]], len(distinct))
     lines = tuple(int(row) for row in rows[:SHOWN])
     values = tuple(str(value) for value in distinct[:SHOWN])
     return [Problem(name, template.replace("{values}", listed), column, lines, values, len(rows), unit)]
@@ -329,11 +329,11 @@ def _workbook_values(path: Path, sheet: str | None) -> tuple[list[tuple], str]:
 
 
 def _choose_sheet(names: list[str], sheet: str | None, path: Path) -> str:
-    listed = ", ".join(f"'{name}'" for name in names)
+    listed = _listed([quoted(name) for name in names], len(names))
     if sheet is not None:
         if sheet in names:
             return sheet
-        message = f"no sheet '{sheet}' (sheets: {listed})"
+        message = f"no sheet {quoted(sheet)} (sheets: {listed})"
         raise FdkitDataError([Problem(path.name, message)], source=path)
     matches = [name for name in names if _SHEET_PATTERN.match(name)]
     if len(matches) == 1:
@@ -341,7 +341,7 @@ def _choose_sheet(names: list[str], sheet: str | None, path: Path) -> str:
     if not matches:
         message = f"no sheet named like 'CCHI 2021 values sheet' (sheets: {listed}); pass sheet="
     else:
-        several = ", ".join(f"'{name}'" for name in matches)
+        several = _listed([quoted(name) for name in matches], len(matches))
         message = f"several sheets named like 'CCHI ... values sheet' ({several}); pass sheet="
     raise FdkitDataError([Problem(path.name, message)], source=path)
 
@@ -386,7 +386,8 @@ def _find_header(values, columns: Mapping[str, str], label: str, path: Path) -> 
         if "code" in found and "score" in found:
             if ambiguous := {role: spots for role, spots in found.items() if len(spots) > 1}:
                 texts = "; ".join(
-                    f"{role}: " + ", ".join(f"'{row[spot]}'" for spot in spots) for role, spots in ambiguous.items()
+                    f"{role}: " + ", ".join(quoted(row[spot]) for spot in spots[:SHOWN])
+                    for role, spots in ambiguous.items()
                 )
                 message = f"sheet row {at + 1}: more than one column could be the {texts}; name them with columns="
                 raise FdkitDataError([Problem(label, message)], source=path)
@@ -654,7 +655,7 @@ def _harm_of(
     shown = codes.astype(object).where(codes.notna(), "(blank)").to_numpy()[unweighted_rows]
     counts = pd.Series(shown).value_counts().sort_index().sort_values(ascending=False, kind="stable")
     unweighted = {str(code): int(n) for code, n in counts.items()}
-    texts = [f"'{code}' ({n:,} event{'s' if n != 1 else ''})" for code, n in unweighted.items()]
+    texts = [f"{quoted(code)} ({n:,} event{'s' if n != 1 else ''})" for code, n in unweighted.items()]
     listing = _listed(texts, len(texts))
     if missing == "error":
         message = (
@@ -785,13 +786,13 @@ def _window(bound, side: str):
         if dates.isna().any():
             people = [str(person) for person in dates.index[dates.isna()]]
             message = (
-                f"people with no {side} date: {_listed([repr(p) for p in people], len(people))} "
+                f"people with no {side} date: {_listed([quoted(p) for p in people], len(people))} "
                 "(a per-person window needs a date for everyone it lists)"
             )
             problems.append(Problem(name, message, side, values=tuple(people[:SHOWN]), count=len(people)))
         if dates.index.duplicated().any():
             people = [str(person) for person in dates.index[dates.index.duplicated()].unique()]
-            message = f"people listed more than once: {_listed([repr(p) for p in people], len(people))}"
+            message = f"people listed more than once: {_listed([quoted(p) for p in people], len(people))}"
             problems.append(Problem(name, message, side))
         if problems:
             raise FdkitDataError(problems)

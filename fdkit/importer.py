@@ -17,7 +17,8 @@ duplicate rows are folded. Every row that is not written is counted in the **exc
 ledger**, by file and reason, with examples of the values exactly as the export had them
 (``'Suspect '``, not ``Suspect``); each row is counted once, under the first reason that
 applies, in the order of :data:`LEDGER_REASONS`. So the rows of each source file add up:
-rows read = rows written + rows in the ledger.
+rows read = rows written + rows in the ledger. The code map's own repeated rows (``8G`` and
+``8g``, both mapped onto ``8G``) are folded and counted there too, under the code map's name.
 
 Follow-up extracts: :func:`merge_extracts` combines a baseline and a later extract,
 de-duplicating events by (``crime_id``, ``person_id``, ``role``) and reporting crimes
@@ -39,12 +40,14 @@ import numpy as np
 import pandas as pd
 
 from . import offences
+from ._text import quoted, shorten
 from .records import (
     EVENT_COLUMNS,
     PERSON_COLUMNS,
     FdkitDataError,
     Problem,
     Records,
+    at_file_lines,
     validate_frames,
     write_records,
 )
@@ -66,6 +69,7 @@ __all__ = [
 
 #: Why a row of the export is left out, in the order the reasons are tried.
 LEDGER_REASONS = (
+    "code map row repeated",
     "blank row",
     "duplicate row",
     "no crime reference",
@@ -105,6 +109,8 @@ _VALUE_KEYS = {"role", "knife", "police_initiated", "sex", "keep_status"}
 _CODE_KEYS = {"map", "unmapped", "lookup"}
 _CRIME_FIELDS = ("crime_id", "offence_date", "offence_code", "weapon", "police_initiated", "status")
 _SHOWN = 5
+#: How many codes, columns or keys a message lists before "and N more".
+_LISTED = 10
 
 _TIME = r"(?:[T ]+\d{1,2}:\d{2}.*)?"  # a time after the date (seconds, zone, AM/PM) is dropped
 _ISO = re.compile(rf"^(\d{{4}})-(\d{{1,2}})-(\d{{1,2}}){_TIME}$")
@@ -135,6 +141,11 @@ class Mapping:
         Folded export values meaning a knife, a police-initiated crime, a status to keep.
     code_map : dict of str to str
         Folded local code -> lookup code (empty without a code map).
+    code_map_file : str or None
+        The code map's file name (None without one).
+    code_map_folded : tuple of str
+        Local codes, as written, on code map rows that repeat an earlier row's code (ignoring
+        case and spaces) and its lookup code: folded into it, and counted in the ledger.
     unmapped : {"error", "drop"}
     dayfirst : bool
     encoding, delimiter : str
@@ -154,6 +165,8 @@ class Mapping:
     police_initiated: frozenset = frozenset()
     keep_status: frozenset | None = None
     code_map: dict = field(default_factory=dict)
+    code_map_file: str | None = None
+    code_map_folded: tuple = ()
     unmapped: str = "error"
     dayfirst: bool = False
     encoding: str = "utf-8-sig"
@@ -202,7 +215,8 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise FdkitDataError([Problem(name, f"not a readable TOML file ({error})")], source=path) from None
+        message = f"not a readable TOML file ({shorten(error, 200)})"
+        raise FdkitDataError([Problem(name, message)], source=path) from None
     problems = []
 
     def section(key, allowed):
@@ -212,16 +226,12 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
             return {}
         if unknown := set(value) - set(allowed):
             problems.append(
-                Problem(
-                    name, f"unknown keys in [{key}]: {', '.join(sorted(unknown))} (known: {', '.join(sorted(allowed))})"
-                )
+                Problem(name, f"unknown keys in [{key}]: {_names(unknown)} (known: {', '.join(sorted(allowed))})")
             )
         return value
 
     if unknown := set(document) - {"source", "columns", "values", "codes"}:
-        problems.append(
-            Problem(name, f"unknown sections: {', '.join(sorted(unknown))} (known: source, columns, values, codes)")
-        )
+        problems.append(Problem(name, f"unknown sections: {_names(unknown)} (known: source, columns, values, codes)"))
     source = section("source", _SOURCE_KEYS)
     columns = section("columns", (*_REQUIRED_COLUMNS, *_OPTIONAL_COLUMNS))
     values = section("values", _VALUE_KEYS)
@@ -252,7 +262,7 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
 
     unmapped = codes.get("unmapped", "error")
     if unmapped not in ("error", "drop"):
-        problems.append(Problem(name, f"[codes] unmapped must be 'error' or 'drop', not {unmapped!r}"))
+        problems.append(Problem(name, f"[codes] unmapped must be 'error' or 'drop', not {shorten(repr(unmapped))}"))
     dayfirst = source.get("dayfirst", False)
     if not isinstance(dayfirst, bool):
         problems.append(Problem(name, "[source] dayfirst must be true or false"))
@@ -262,7 +272,7 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
 
     if lookup is None and "lookup" in codes:
         lookup = offences.read_lookup(path.parent / codes["lookup"])
-    code_map = _read_code_map(path.parent / codes["map"], lookup) if "map" in codes else {}
+    code_map, folded = _read_code_map(path.parent / codes["map"], lookup) if "map" in codes else ({}, ())
     return Mapping(
         files=files,
         columns={key: value for key, value in columns.items() if value},
@@ -272,6 +282,8 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
         police_initiated=frozenset(sets["police_initiated"]),
         keep_status=keep_status,
         code_map=code_map,
+        code_map_file=Path(codes["map"]).name if "map" in codes else None,
+        code_map_folded=folded,
         unmapped=unmapped,
         dayfirst=dayfirst,
         encoding=source.get("encoding", "utf-8-sig"),
@@ -280,6 +292,13 @@ def read_mapping(path: str | Path, *, lookup: pd.DataFrame | None = None) -> Map
         lookup=lookup,
         source=path,
     )
+
+
+def _names(names, *, quote: bool = False, sort: bool = True) -> str:
+    """Names from the user (keys, columns) as a message lists them: at most ten, each shortened."""
+    names = sorted(map(str, names)) if sort else list(map(str, names))
+    more = f" and {len(names) - _LISTED:,} more" if len(names) > _LISTED else ""
+    return ", ".join((quoted if quote else shorten)(name) for name in names[:_LISTED]) + more
 
 
 def _value_list(value, key, name, problems) -> list[str]:
@@ -297,15 +316,13 @@ def _value_groups(value, targets, key, name, problems) -> dict[str, str]:
         problems.append(Problem(name, f"[values] {key} must map each of {', '.join(targets)} to a list of values"))
         return {}
     if unknown := set(value) - set(targets):
-        problems.append(
-            Problem(name, f"[values] {key} may only map to {', '.join(targets)}; got {', '.join(sorted(unknown))}")
-        )
+        problems.append(Problem(name, f"[values] {key} may only map to {', '.join(targets)}; got {_names(unknown)}"))
     groups: dict[str, str] = {}
     for target, listed in value.items():
         for item in _value_list(listed, f"{key}.{target}", name, problems):
             if groups.get(item, target) != target:
                 problems.append(
-                    Problem(name, f"[values] {key}: {item!r} is listed under both {groups[item]} and {target}")
+                    Problem(name, f"[values] {key}: {quoted(item)} is listed under both {groups[item]} and {target}")
                 )
             groups[item] = target
     return groups
@@ -317,11 +334,18 @@ def _coverage_date(value, key, name, problems):
     try:
         return pd.Timestamp(str(value)).normalize()
     except ValueError:
-        problems.append(Problem(name, f"[source] {key} must be a date, YYYY-MM-DD; got {value!r}"))
+        problems.append(Problem(name, f"[source] {key} must be a date, YYYY-MM-DD; got {shorten(repr(value))}"))
         return None
 
 
-def _read_code_map(path: Path, lookup: pd.DataFrame | None) -> dict[str, str]:
+def _read_code_map(path: Path, lookup: pd.DataFrame | None) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The code map (folded local code -> lookup code) and the local codes of the rows folded.
+
+    Local codes match ignoring case and spaces, so ``8G`` and ``8g`` are one code. Rows that
+    list it twice and agree on its lookup code are harmless (a force's export may hold both
+    spellings): the later ones are folded into the first. Rows that disagree are an error
+    naming both rows, by file line.
+    """
     from .records import read_table
 
     try:
@@ -329,22 +353,43 @@ def _read_code_map(path: Path, lookup: pd.DataFrame | None) -> dict[str, str]:
     except FdkitDataError as error:
         if not any("a header row but no data rows" in problem.message for problem in error.problems):
             raise
-        return {}  # a code map with no rows: every code must already be in the lookup
+        return {}, ()  # a code map with no rows: every code must already be in the lookup
     lookup = offences.lookup() if lookup is None else lookup
     folded = table["local_code"].map(_fold)
-    problems = []
-    if (repeated := folded.duplicated(keep=False)).any():
-        shown = ", ".join(f"'{code}'" for code in table.loc[repeated, "local_code"].unique()[:10])
-        problems.append(Problem(path.name, f"local codes listed more than once (ignoring case): {shown}", "local_code"))
+    problems = _code_map_conflicts(table, folded, path.name)
     known = set(lookup["offence_code"])
     if (unknown := ~table["offence_code"].isin(known)).any():
-        shown = ", ".join(f"'{code}'" for code in table.loc[unknown, "offence_code"].unique()[:10])
+        shown = ", ".join(map(quoted, table.loc[unknown, "offence_code"].unique()[:_LISTED]))
         problems.append(
             Problem(path.name, f"maps onto codes that are not in the offence lookup: {shown}", "offence_code")
         )
     if problems:
-        raise FdkitDataError(problems, source=path)
-    return dict(zip(folded, table["offence_code"]))
+        raise FdkitDataError(at_file_lines(problems, path.parent), source=path)
+    repeated = folded.duplicated(keep="first").to_numpy()
+    first = ~repeated
+    return dict(zip(folded[first], table.loc[first, "offence_code"])), tuple(table.loc[repeated, "local_code"])
+
+
+def _code_map_conflicts(table: pd.DataFrame, folded: pd.Series, name: str) -> list[Problem]:
+    """A problem for each local code that rows map onto different offence codes, at those rows."""
+    targets = table.groupby(folded, sort=False)["offence_code"].nunique()
+    problems = []
+    for code in targets.index[targets > 1][:_LISTED]:
+        rows = np.flatnonzero(folded.eq(code).to_numpy())
+        first = rows[0]
+        other = next(row for row in rows if table.at[row, "offence_code"] != table.at[first, "offence_code"])
+        pairs = ", ".join(
+            f"{quoted(table.at[row, 'local_code'])} onto {quoted(table.at[row, 'offence_code'])}"
+            for row in (first, other)
+        )
+        message = (
+            f"one local code mapped onto two offence codes (case and spaces are ignored): {pairs}; "
+            "keep one offence code for it"
+        )
+        problems.append(Problem(name, message, "local_code", (int(first), int(other)), count=2, unit="row"))
+    if (more := int((targets > 1).sum()) - _LISTED) > 0:
+        problems.append(Problem(name, f"and {more:,} more local codes mapped onto two offence codes", "local_code"))
+    return problems
 
 
 # --- the ledger -----------------------------------------------------------------------------
@@ -362,7 +407,7 @@ class _Ledger:
         elif len(examples):
             counts = examples.fillna("").value_counts(sort=False)
             counts = counts.sort_index().sort_values(ascending=False, kind="stable")
-            shown = [f"{_shown(value)} ({n:,})" for value, n in counts.head(_SHOWN).items()]
+            shown = [f"{quoted(value)} ({n:,})" for value, n in counts.head(_SHOWN).items()]
             more = f" and {len(counts) - _SHOWN:,} more values" if len(counts) > _SHOWN else ""
             self.rows.append((file, reason, len(examples), ", ".join(shown) + more))
 
@@ -370,10 +415,6 @@ class _Ledger:
         order = {reason: n for n, reason in enumerate(LEDGER_REASONS)}
         rows = sorted(self.rows, key=lambda row: order[row[1]])
         return pd.DataFrame(rows, columns=list(LEDGER_COLUMNS)).astype({"rows": "int64"})
-
-
-def _shown(value: str) -> str:
-    return "(blank)" if value == "" else f"'{value}'"
 
 
 # --- reading the export ---------------------------------------------------------------------
@@ -422,7 +463,8 @@ def _read_source(folder: Path, file: str, mapping: Mapping, needed: Sequence[str
     columns = [mapping.columns[key] for key in needed if key in mapping.columns]
     if missing := [column for column in dict.fromkeys(columns) if column not in raw.columns]:
         message = (
-            f"missing the mapped columns {', '.join(map(repr, missing))} (found: {', '.join(map(repr, raw.columns))})"
+            f"missing the mapped columns {_names(missing, quote=True, sort=False)} "
+            f"(found: {_names(raw.columns, quote=True, sort=False)})"
         )
         raise FdkitDataError([Problem(file, message)], source=path)
     if raw.empty:
@@ -464,7 +506,7 @@ def _parse_dates(table: _Table, column: str, dayfirst: bool, label: str) -> tupl
         )
         values = tuple(table.raw.loc[bad, column].unique()[:10])
         lines = tuple((text.index[bad][:10] + 2).tolist())
-        message = f"{label}: not dates: {', '.join(map(_shown, values))}{hint}"
+        message = f"{label}: not dates: {', '.join(map(quoted, values))}{hint}"
         problems.append(Problem(table.name, message, column, lines, values, int(bad.sum())))
     return dates, problems
 
@@ -490,7 +532,8 @@ class ImportResult:
         The checked records (persons sorted by ``person_id``; events by date, crime, person
         and role), whatever the order of the export's rows.
     ledger : pandas.DataFrame
-        Rows left out: ``file``, ``reason``, ``rows``, ``examples``.
+        Rows left out: ``file``, ``reason``, ``rows``, ``examples`` (and the code map's
+        repeated rows, folded, under the code map's name).
     rows_read : dict of str to int
         Data rows (blank lines included) in each source file.
     rows_written : dict of str to int
@@ -526,7 +569,7 @@ class ImportResult:
         else:
             lines.append("no rows left out")
         if len(self.sex_blank):
-            shown = ", ".join(f"{_shown(value)} ({n:,})" for value, n in self.sex_blank.items())
+            shown = ", ".join(f"{quoted(value)} ({n:,})" for value, n in self.sex_blank.items())
             lines.append(f"\nsex left blank (not in [values] sex): {shown}")
         return "\n".join(lines)
 
@@ -570,6 +613,8 @@ def import_export(
     table = offences.lookup() if lookup is None else lookup
     code_of = {_fold(code): code for code in table["offence_code"]} | mapping.code_map
     ledger = _Ledger()
+    if mapping.code_map_folded:
+        ledger.leave_out(str(mapping.code_map_file), "code map row repeated", pd.Series(mapping.code_map_folded))
     columns = mapping.columns
     rows_read, rows_written = {}, {}
 
@@ -664,7 +709,9 @@ def _code_filter(table: _Table, mapping: Mapping, code_of: dict, ledger: _Ledger
     if unmapped.any() and mapping.unmapped == "error":
         counts = table.raw.loc[unmapped, column].value_counts()
         counts = counts.sort_index().sort_values(ascending=False, kind="stable")
-        listing = ", ".join(f"{_shown(code)} ({n:,} rows)" for code, n in counts.items())
+        listing = ", ".join(f"{quoted(code)} ({n:,} rows)" for code, n in counts.head(_LISTED).items())
+        if len(counts) > _LISTED:
+            listing += f" and {len(counts) - _LISTED:,} more codes"
         message = (
             f"offence codes with no mapping: {listing}; add them to the code map ([codes] map), "
             'or set [codes] unmapped = "drop" to leave those rows out and count them'
@@ -686,7 +733,7 @@ def _role_filter(table: _Table, mapping: Mapping, ledger: _Ledger) -> None:
 def _one_row_per_crime(crimes: _Table, column: str) -> None:
     ids = crimes.clean[column]
     if (repeated := ids.duplicated(keep=False)).any():
-        shown = ", ".join(map(_shown, crimes.raw.loc[repeated, column].unique()[:10]))
+        shown = ", ".join(map(quoted, crimes.raw.loc[repeated, column].unique()[:10]))
         message = (
             f"crimes with several different rows (several offence codes or dates?): {shown}; keep one row per "
             "crime (the principal offence) before importing"
@@ -711,7 +758,7 @@ def _persons(nominals: _Table, mapping: Mapping, ledger: _Ledger) -> tuple[pd.Da
             clash = same.loc[same[columns["person_id"]].duplicated(keep=False), columns["person_id"]].unique()
             message = (
                 f"nominal IDs with different dates of birth or sexes on different rows: "
-                f"{', '.join(map(_shown, clash[:10]))}; correct them at source"
+                f"{', '.join(map(quoted, clash[:10]))}; correct them at source"
             )
             raise FdkitDataError([Problem(nominals.name, message, columns["person_id"], count=len(clash))])
         nominals.drop(ledger, ids.duplicated(keep="first").to_numpy(), "duplicate row", columns["person_id"])
@@ -779,7 +826,7 @@ def _consistent_crimes(frame: pd.DataFrame, events: _Table, column: str) -> None
         crimes = details.loc[clash, "crime_id"].unique()
         message = (
             f"crimes recorded with different dates, codes or flags on different rows: "
-            f"{', '.join(map(_shown, crimes[:10]))}{' and more' if len(crimes) > 10 else ''}; keep one version of "
+            f"{', '.join(map(quoted, crimes[:10]))}{' and more' if len(crimes) > 10 else ''}; keep one version of "
             "each crime (the principal offence) before importing"
         )
         raise FdkitDataError([Problem(events.name, message, column, count=len(crimes))], source=events.name)
@@ -842,7 +889,7 @@ def write_import(result: ImportResult, out: str | Path, raw_dir: str | Path | No
         "coverage_declared": [date is not None for date in mapping.coverage],
         "rows_read": result.rows_read,
         "rows_written": result.rows_written,
-        "rows_left_out": int(result.ledger["rows"].sum()),
+        "rows_left_out": int(result.ledger.loc[result.ledger["file"].isin(result.rows_read), "rows"].sum()),
         "persons": len(result.records.persons),
         "events": len(result.records.events),
         "mapping_sha256": _sha256(mapping.source) if mapping.source else None,
@@ -906,7 +953,7 @@ def declared_coverage_end(folder: str | Path | None) -> pd.Timestamp | None:
     try:
         return pd.Timestamp(json.loads(path.read_text(encoding="utf-8"))["coverage_end"])
     except (ValueError, KeyError, TypeError) as error:
-        raise FdkitDataError([Problem(EXTRACT_FILE, f"not readable ({error})")], source=path) from None
+        raise FdkitDataError([Problem(EXTRACT_FILE, f"not readable ({shorten(error, 200)})")], source=path) from None
 
 
 def _coverage_of(records: Records) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._text import quoted
+
 __all__ = [
     "FLAG_COLUMNS",
     "GROUPS",
@@ -197,7 +199,7 @@ def classify(events: pd.DataFrame, table: pd.DataFrame | None = None) -> pd.Data
     if unknown:
         # A silent miss would leave the flags empty and quietly change who is eligible.
         raise ValueError(
-            f"offence codes not in the offence lookup: {', '.join(sorted(map(str, unknown))[:10])}; "
+            f"offence codes not in the offence lookup: {', '.join(map(quoted, sorted(map(str, unknown))[:10]))}; "
             "map them onto the kit's codes (docs/your-own-data.md) before screening or analysis"
         )
     joined = events.merge(table, on="offence_code", how="left", validate="many_to_one")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._text import shorten
 from .records import ENGAGEMENT_COLUMNS, EVENT_COLUMNS, PERSON_COLUMNS, FdkitDataError, Problem, Records
 
 __all__ = ["MIN_KEY_BITS", "key_strength", "new_key", "pseudonym", "pseudonymise", "read_key"]
@@ -266,7 +267,7 @@ def relink(
     by_pseudonym = pd.Series(real.to_numpy(), index=pseudonym(real, key, "P").to_numpy())
     found = table[column].map(by_pseudonym)
     if (missing := found.isna()).any():
-        shown = ", ".join(table.loc[missing, column].astype(str).head(10))
+        shown = ", ".join(map(shorten, table.loc[missing, column].astype(str).head(10)))
         message = (
             f"{int(missing.sum()):,} pseudonyms match none of the IDs given: {shown}; check the key "
             "and that the ID list is the one the records were imported from"

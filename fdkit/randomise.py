@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._text import PATH_ECHOED, quoted, shorten
 from .records import FdkitDataError, Problem, at_file_lines, formula_problems, read_table
 
 __all__ = [
@@ -241,16 +242,16 @@ def _eligible_people(eligible: pd.DataFrame, strata: str | None) -> pd.DataFrame
     if (blank := ids.isna() | (ids.str.strip() == "")).any():
         raise ValueError(f"the eligible list has {int(blank.sum())} blank person_id values")
     if (repeated := ids[ids.duplicated()]).any():
-        shown = ", ".join(sorted(set(repeated))[:10])
+        shown = ", ".join(map(shorten, sorted(set(repeated))[:10]))
         raise ValueError(f"the eligible list repeats {repeated.nunique()} person_id values: {shown}")
     if strata is None:
         stratum = pd.Series(NO_STRATUM, index=eligible.index, dtype="str")
     else:
         if strata not in eligible:
-            raise ValueError(f"the eligible list has no {strata!r} column to stratify by")
+            raise ValueError(f"the eligible list has no {quoted(strata)} column to stratify by")
         stratum = eligible[strata].astype("str")
         if (missing := stratum.isna() | (stratum.str.strip() == "")).any():
-            raise ValueError(f"{int(missing.sum())} eligible people have no {strata!r} value")
+            raise ValueError(f"{int(missing.sum())} eligible people have no {quoted(strata)} value")
     people = pd.DataFrame({"person_id": ids, "stratum": stratum})
     return people.sort_values("person_id", ignore_index=True)
 
@@ -389,19 +390,27 @@ def _check_capacities(sizes: pd.Series, capacities: Mapping[str, int] | None, st
     problems = []
     if unknown := sorted(set(capacities) - set(sizes.index)):
         problems.append(
-            f"capacities name strata no eligible person is in: {', '.join(unknown)} "
-            f"(strata present: {', '.join(sorted(sizes.index))})"
+            f"capacities name strata no eligible person is in: {_strata(unknown)} "
+            f"(strata present: {_strata(sorted(sizes.index))})"
         )
     if unlisted := sorted(set(sizes.index) - set(capacities)):
         problems.append(
-            f"strata with eligible people but no capacity: {', '.join(unlisted)} "
+            f"strata with eligible people but no capacity: {_strata(unlisted)} "
             "(give them a capacity, 0 for all control)"
         )
     for stratum, capacity in sorted(capacities.items()):
         if stratum in sizes and not 0 <= capacity <= sizes[stratum]:
-            problems.append(f"stratum {stratum} has {sizes[stratum]} eligible people but a capacity of {capacity}")
+            problems.append(
+                f"stratum {shorten(stratum)} has {sizes[stratum]} eligible people but a capacity of {capacity}"
+            )
     if problems:
-        raise ValueError(f"cannot stratify by {strata!r}: " + "; ".join(problems))
+        raise ValueError(f"cannot stratify by {quoted(strata)}: " + "; ".join(problems[:10]))
+
+
+def _strata(names: Sequence[str], shown: int = 10) -> str:
+    """Strata as a message lists them: each shortened, the first ``shown`` of them."""
+    more = f" and {len(names) - shown:,} more" if len(names) > shown else ""
+    return ", ".join(shorten(name) for name in names[:shown]) + more
 
 
 def _stream(seed: int, wave: int, stratum: str | None = None) -> np.random.Generator:
@@ -478,15 +487,23 @@ def write_allocation(
 
 def _refusal(existing: Path, path: Path) -> str:
     return (
-        f"{existing} already exists and an allocation is never overwritten. To randomise people "
-        f"recruited since, add a wave: fdkit randomise --previous {path} --out "
-        f"{path.with_name(path.stem + '-wave2' + path.suffix)} ..."
+        f"{shorten(existing, PATH_ECHOED)} already exists and an allocation is never overwritten. To randomise "
+        f"people recruited since, add a wave: fdkit randomise --previous {shorten(path, PATH_ECHOED)} --out "
+        f"{shorten(path.with_name(path.stem + '-wave2' + path.suffix), PATH_ECHOED)} ..."
     )
 
 
 def _create_exclusively(path: Path, content: bytes) -> None:
     """Write a file that must not exist yet, atomically: temporary file, then a hard link."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    from .files import OutputFailed
+
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.")
+    except OSError as error:  # named by the file asked for, not the temporary one
+        raise OutputFailed(
+            error.errno,
+            f"could not write {shorten(path, PATH_ECHOED)}: {error.strerror} in its folder; nothing was changed",
+        ) from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes files private; give the usual permissions
@@ -531,7 +548,8 @@ def read_allocation(path: str | Path) -> Allocation:
         waves_sealed = tuple(Wave(**w) for w in record["waves"])
         _check_seal_types(waves_sealed)
     except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise FdkitDataError([Problem(seal.name, f"the seal is not readable ({error})")], source=seal) from None
+        message = f"the seal is not readable ({shorten(error, 200)})"
+        raise FdkitDataError([Problem(seal.name, message)], source=seal) from None
     return Allocation(table=table, waves=waves_sealed)
 
 
@@ -550,7 +568,7 @@ def _allocation_table(path: Path) -> pd.DataFrame:
         shown = table.loc[bad, "wave"].head(10)
         problem = Problem(
             path.name,
-            f"wave numbers must be whole numbers from 1: {', '.join(map(repr, shown))}",
+            f"wave numbers must be whole numbers from 1: {', '.join(map(quoted, shown))}",
             column="wave",
             lines=tuple(np.flatnonzero(bad)[:10]),
             values=tuple(shown),
@@ -645,7 +663,8 @@ def _differences(expected: pd.DataFrame, found: pd.DataFrame, shown: int = 10) -
         if ids:
             verb = "is" if len(ids) == 1 else "are"
             notes.append(
-                f"{len(ids)} {'person' if len(ids) == 1 else 'people'} {words.format(verb)}: {', '.join(ids[:shown])}"
+                f"{len(ids)} {'person' if len(ids) == 1 else 'people'} {words.format(verb)}: "
+                + ", ".join(map(shorten, ids[:shown]))
             )
     both = merged[merged["_merge"] == "both"]
     for column in ("arm", "stratum", "wave", "randomised_on"):
@@ -654,7 +673,10 @@ def _differences(expected: pd.DataFrame, found: pd.DataFrame, shown: int = 10) -
             expected_value, found_value = row[f"{column}_expected"], row[f"{column}_found"]
             if column == "randomised_on":
                 expected_value, found_value = f"{expected_value:%Y-%m-%d}", f"{found_value:%Y-%m-%d}"
-            notes.append(f"{row['person_id']}: {column} is {found_value!s}, the seal gives {expected_value!s}")
+            notes.append(
+                f"{shorten(row['person_id'])}: {column} is {shorten(found_value)}, "
+                f"the seal gives {shorten(expected_value)}"
+            )
         if len(differ) > shown:
             notes.append(f"... and {len(differ) - shown} more people whose {column} differs")
     return notes
@@ -686,12 +708,20 @@ def _check_seal_types(waves: Sequence[Wave]) -> None:
         for name, kinds in _SEAL_TYPES.items():
             value = getattr(wave, name)
             if isinstance(value, bool) or not isinstance(value, kinds):
-                raise TypeError(f"wave {wave.wave!r}: {name} is {value!r}, which is not a {_kind_name(kinds)}")
+                raise TypeError(
+                    f"wave {shorten(repr(wave.wave))}: {name} is {shorten(repr(value))}, "
+                    f"which is not a {_kind_name(kinds)}"
+                )
         if wave.method not in METHODS or wave.seed < 0:
-            raise TypeError(f"wave {wave.wave}: method {wave.method!r} and seed {wave.seed} are not a valid design")
+            raise TypeError(
+                f"wave {wave.wave}: method {shorten(repr(wave.method))} and seed {wave.seed} are not a valid design"
+            )
         for stratum, places in (wave.capacities or {}).items():
             if isinstance(places, bool) or not isinstance(places, int) or places < 0:
-                raise TypeError(f"wave {wave.wave}: the capacity of {stratum!r} is {places!r}, not a whole number")
+                raise TypeError(
+                    f"wave {wave.wave}: the capacity of {shorten(repr(stratum))} is {shorten(repr(places))}, "
+                    "not a whole number"
+                )
 
 
 def _kind_name(kinds) -> str:

@@ -4,7 +4,9 @@ A records folder holds CSV files (UTF-8, a header row, ISO dates ``YYYY-MM-DD``)
 
 ``persons.csv``
     One row per person: ``person_id`` (unique, not blank), ``date_of_birth``, ``sex``
-    (``F``, ``M``, ``X`` or blank). Extra columns are kept as text.
+    (``F``, ``M``, ``X`` or blank). Extra columns are kept as text. A date of birth in
+    :data:`PLACEHOLDER_BIRTH_DATES` (``1900-01-01`` and the like) is kept as written and
+    means "not known" (:func:`placeholder_births`).
 ``events.csv``
     One row per person per crime per role: ``crime_id``, ``person_id``, ``offence_date``,
     ``role`` (``suspect`` or ``victim``), ``offence_code`` (in the offence lookup), ``knife``
@@ -35,7 +37,7 @@ import pyarrow
 import pyarrow.csv
 
 from . import offences
-from ._text import keys_that_may_vary, may_repeat, positions_in, starts_with_any
+from ._text import PATH_ECHOED, keys_that_may_vary, may_repeat, positions_in, quoted, shorten, starts_with_any
 
 __all__ = [
     "ENGAGEMENT_COLUMNS",
@@ -43,6 +45,7 @@ __all__ = [
     "FORMULA_STARTS",
     "FdkitDataError",
     "PERSON_COLUMNS",
+    "PLACEHOLDER_BIRTH_DATES",
     "Problem",
     "Records",
     "RecordsSummary",
@@ -51,6 +54,7 @@ __all__ = [
     "formula_cells_in",
     "formula_problems",
     "load_records",
+    "placeholder_births",
     "plausibility_problems",
     "read_table",
     "summarise",
@@ -87,6 +91,21 @@ _OK, _BLANK, _IMPOSSIBLE, _DAY_FIRST, _MONTH_FIRST, _UNREADABLE = range(6)
 
 #: The oldest age a person in the records is believed to be.
 MAX_AGE = 110
+#: Dates of birth that records systems write when the real date is not known. None can be a
+#: living person's (each is over :data:`MAX_AGE` years ago or in the future), so a person
+#: with one has an unknown age: loading accepts it, ``fdkit validate`` warns with the count,
+#: and screening leaves the person out as "date of birth unknown". Any other impossible date
+#: of birth is still an error.
+PLACEHOLDER_BIRTH_DATES = (
+    "1900-01-01",  # the commonest "unknown" default; the first day of SQL Server's smalldatetime
+    "1899-12-31",  # a spreadsheet's day 0 (Excel shows 0 as 1900-01-00)
+    "1899-12-30",  # day 0 of OLE Automation dates (Access, ODBC, .NET's OADate)
+    "1901-01-01",  # other round dates systems use for "unknown"
+    "1800-01-01",
+    "1753-01-01",  # the first day of SQL Server's datetime
+    "0001-01-01",  # the first day of .NET's DateTime and of SQL's date types
+    "9999-12-31",  # the last day of most databases' date types
+)
 #: Characters that make a spreadsheet run a cell as a formula (see fdkit.files).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -132,7 +151,7 @@ class Problem:
     def __str__(self) -> str:
         place = [self.file] if self.file else []
         if self.column:
-            place.append(f"column{'s' if ', ' in self.column else ''} {self.column}")
+            place.append(f"column{'s' if ', ' in self.column else ''} {shorten(self.column)}")
         if self.lines:
             numbers = _listing([str(n) for n in self.lines], self.count)
             if self.count > len(self.lines):
@@ -167,18 +186,23 @@ class FdkitDataError(ValueError):
     def _render(self) -> str:
         if self.source is None:
             where = "the records"
-        elif Path(self.source).is_dir() or not (Path(self.source).suffix or Path(self.source).exists()):
-            where = f"records folder '{self.source}'"
+        elif _is_folder(self.source):
+            where = f"records folder '{shorten(self.source, PATH_ECHOED)}'"
         else:
-            where = f"file '{self.source}'"
+            where = f"file '{shorten(self.source, PATH_ECHOED)}'"
         count = len(self.problems)
         lines = [f"{count:,} problem{'s' if count != 1 else ''} in {where}:"]
         lines += [f"- {problem}" for problem in self.problems]
         return "\n".join(lines)
 
 
-def _quote(value) -> str:
-    return "(blank)" if pd.isna(value) or value == "" else f"'{value}'"
+def _is_folder(source: str | Path) -> bool:
+    """Whether an error's source names a folder (or a file without an extension, which is not there)."""
+    try:
+        path = Path(source)
+        return path.is_dir() or not (path.suffix or path.exists())
+    except (OSError, ValueError):  # a name too long for the system, or holding a NUL
+        return False
 
 
 def _listing(texts: Sequence[str], total: int) -> str:
@@ -200,9 +224,15 @@ def _value_problem(name, column, text, bad, template) -> list[Problem]:
     if not bad.any():
         return []
     distinct = pd.unique(text.to_numpy()[bad])
-    listed = _listing([_quote(value) for value in distinct[:SHOWN]], len(distinct))
+    listed = _listing([quoted(value) for value in distinct[:SHOWN]], len(distinct))
     values = ["" if pd.isna(value) else str(value) for value in distinct[:SHOWN]]
     return _problem_at(name, column, bad, template.replace("{values}", listed), values)
+
+
+def _names(names: Iterable) -> str:
+    """Column names as a message lists them: each shortened, at most :data:`SHOWN` of them."""
+    names = [shorten(name) for name in names]
+    return _listing(names, len(names))
 
 
 def _missing_columns(name: str, required: Sequence[str], found: Iterable) -> list[Problem]:
@@ -213,7 +243,7 @@ def _missing_columns(name: str, required: Sequence[str], found: Iterable) -> lis
         Problem(
             name,
             f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-            f"(found: {', '.join(map(str, found)) or 'no columns'})",
+            f"(found: {_names(found) or 'no columns'})",
         )
     ]
 
@@ -315,12 +345,12 @@ def _read(
         message = "not UTF-8 text; save it as 'CSV UTF-8' in Excel, or export it as UTF-8"
         return None, [Problem(path.name, message)]
     except pd.errors.ParserError as error:
-        return None, [Problem(path.name, f"not a well-formed CSV file ({error})")]
+        return None, [Problem(path.name, f"not a well-formed CSV file ({shorten(error, 200)})")]
 
     frame.columns = frame.columns.str.strip()
     repeated = frame.columns[frame.columns.duplicated()].unique()
     if len(repeated):
-        return None, [Problem(path.name, f"repeated column names: {', '.join(repeated)}")]
+        return None, [Problem(path.name, f"repeated column names: {_names(repeated)}")]
     if missing := _missing_columns(path.name, required, frame.columns):
         return None, missing
     if frame.empty:
@@ -512,10 +542,10 @@ def _duplicate_problems(frame: pd.DataFrame, key: Sequence[str], name: str) -> l
     keys = frame.loc[repeated, key].drop_duplicates()
     shown = list(keys.head(SHOWN).itertuples(index=False))
     if len(key) == 1:
-        texts = [_quote(row[0]) for row in shown]
+        texts = [quoted(row[0]) for row in shown]
         message = f"repeated values: {_listing(texts, len(keys))} (each must appear only once)"
     else:
-        texts = ["(" + ", ".join(map(_quote, row)) + ")" for row in shown]
+        texts = ["(" + ", ".join(map(quoted, row)) + ")" for row in shown]
         message = f"repeated combinations: {_listing(texts, len(keys))} (each combination must appear only once)"
     values = [", ".join(map(str, row)) for row in shown]
     return _problem_at(name, ", ".join(key), repeated, message, values)
@@ -525,7 +555,7 @@ def _choice_problems(frame: pd.DataFrame, column: str, allowed: Sequence[str], n
     if column not in frame:
         return []
     bad = ~frame[column].fillna("").isin(allowed).to_numpy()
-    expected = ", ".join(map(_quote, allowed))
+    expected = ", ".join(map(quoted, allowed))
     template = f"values not allowed: {{values}} (expected one of {expected})"
     return _value_problem(name, column, frame[column], bad, template)
 
@@ -804,7 +834,7 @@ def _unknown_codes(events: pd.DataFrame, lookup: pd.DataFrame | None, name: str)
     if not bad.any():
         return []
     counts = codes[bad].value_counts().sort_index().sort_values(ascending=False, kind="stable")
-    texts = [f"{_quote(code)} ({n:,} row{'s' if n > 1 else ''})" for code, n in counts.items()]
+    texts = [f"{quoted(code)} ({n:,} row{'s' if n > 1 else ''})" for code, n in counts.items()]
     message = f"offence codes not in the offence lookup: {_listing(texts, len(counts))}"
     return _problem_at(name, "offence_code", bad, message, counts.index[:SHOWN].tolist())
 
@@ -823,13 +853,14 @@ def _unknown_people(frame: pd.DataFrame, found: np.ndarray, name: str, persons_n
 
 def _born_after_offence(events: pd.DataFrame, persons: pd.DataFrame, found: np.ndarray, name: str) -> list[Problem]:
     born = persons["date_of_birth"].to_numpy()[found]  # meaningless where found is -1
-    bad = (found >= 0) & (born > events["offence_date"].to_numpy())
+    known = ~placeholder_births(persons["date_of_birth"])[found]
+    bad = (found >= 0) & known & (born > events["offence_date"].to_numpy())
     if not bad.any():
         return []
     rows = np.flatnonzero(bad)[:SHOWN]
     shown = events.iloc[rows]
     texts = [
-        f"person '{person}' born {pd.Timestamp(birth):%Y-%m-%d}, crime '{crime}' on {date:%Y-%m-%d}"
+        f"person {quoted(person)} born {pd.Timestamp(birth):%Y-%m-%d}, crime {quoted(crime)} on {date:%Y-%m-%d}"
         for person, birth, crime, date in zip(shown["person_id"], born[rows], shown["crime_id"], shown["offence_date"])
     ]
     message = f"offence before the person's date of birth: {_listing(texts, int(bad.sum()))}"
@@ -837,6 +868,31 @@ def _born_after_offence(events: pd.DataFrame, persons: pd.DataFrame, found: np.n
 
 
 # --- plausibility: records that parse but cannot be true ---------------------------------
+
+
+def placeholder_births(dates: pd.Series) -> np.ndarray:
+    """Where dates of birth are placeholders for "not known" (:data:`PLACEHOLDER_BIRTH_DATES`).
+
+    Parameters
+    ----------
+    dates : pandas.Series
+        Dates of birth, ``datetime64`` (missing dates are not placeholders).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+
+    Examples
+    --------
+    >>> placeholder_births(pd.Series(pd.to_datetime(["1900-01-01", "2005-01-01"]))).tolist()
+    [True, False]
+    """
+    # Microseconds hold every placeholder (0001-01-01 and 9999-12-31 lie outside nanoseconds' range).
+    values = np.asarray(dates.to_numpy(), dtype="datetime64[us]")
+    return np.isin(values, _PLACEHOLDERS)
+
+
+_PLACEHOLDERS = np.array(PLACEHOLDER_BIRTH_DATES, dtype="datetime64[us]")
 
 
 def plausibility_problems(
@@ -847,7 +903,8 @@ def plausibility_problems(
     """Problems with records that are well formed but cannot be true, or are unsafe to open.
 
     - offence dates after the extract date, dates of birth after it, and ages over
-      :data:`MAX_AGE` on it (the extract date defaults to today);
+      :data:`MAX_AGE` on it (the extract date defaults to today), except the placeholders
+      systems write for an unknown date of birth (:data:`PLACEHOLDER_BIRTH_DATES`);
     - a ``crime_id`` recorded with different offence dates or codes;
     - a ``person_id`` or ``crime_id`` beginning with a character that makes a spreadsheet
       run it as a formula (formula injection);
@@ -873,7 +930,8 @@ def plausibility_problems(
     problems = []
     if persons is not None and pd.api.types.is_datetime64_dtype(persons["date_of_birth"].dtype):
         born = persons["date_of_birth"]
-        future = (born > extract).to_numpy()
+        known = ~placeholder_births(born)
+        future = (born > extract).to_numpy() & known
         if future.any():
             problems += _value_problem(
                 "persons.csv",
@@ -884,7 +942,7 @@ def plausibility_problems(
                 "--extract-date YYYY-MM-DD if it is not today)",
             )
         oldest = extract - pd.DateOffset(years=MAX_AGE)
-        too_old = (born < oldest).to_numpy()
+        too_old = (born < oldest).to_numpy() & known
         if too_old.any():
             problems += _value_problem(
                 "persons.csv",
@@ -1006,11 +1064,11 @@ def _may_hold_quotes(path: Path) -> bool:
         stat = path.stat()
     except OSError:
         return True
-    return _holds_a_quote(str(path), stat.st_size, stat.st_mtime_ns)
+    return _holds_aquoted(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=16)
-def _holds_a_quote(path: str, size: int, modified_ns: int) -> bool:
+def _holds_aquoted(path: str, size: int, modified_ns: int) -> bool:
     try:
         with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             return data.find(b'"') >= 0
@@ -1126,6 +1184,9 @@ class RecordsSummary:
         kit's rule, :func:`fdkit.offences.is_knife_event`).
     engagement_recorded, engaged : int or None
         People with an engagement record, and how many engaged; None without one.
+    unknown_birth : int
+        People whose date of birth is a placeholder for "not known"
+        (:data:`PLACEHOLDER_BIRTH_DATES`): their age is unknown, and screening leaves them out.
     source : pathlib.Path or None
     lookup : str
         Which offence lookup classified the events (:func:`fdkit.offences.describe_lookup`).
@@ -1141,6 +1202,7 @@ class RecordsSummary:
     knife_share: float
     engagement_recorded: int | None = None
     engaged: int | None = None
+    unknown_birth: int = 0
     source: Path | None = None
     lookup: str = offences.describe_lookup(None)
 
@@ -1160,6 +1222,7 @@ class RecordsSummary:
             "knife_share": self.knife_share,
             "engagement_recorded": self.engagement_recorded,
             "engaged": self.engaged,
+            "unknown_birth": self.unknown_birth,
             "lookup": self.lookup,
         }
 
@@ -1176,8 +1239,11 @@ class RecordsSummary:
             rows.append(("offence codes", f"classified by {self.lookup}"))
         if self.engagement_recorded is not None:
             rows.append(("engagement", f"{self.engagement_recorded:,} people recorded, {self.engaged:,} engaged"))
+        if self.unknown_birth:
+            people = f"{self.unknown_birth:,} {'person' if self.unknown_birth == 1 else 'people'}"
+            rows.append(("date of birth unknown", f"{people} (a placeholder date such as 1900-01-01)"))
         width = max(len(label) for label, _ in rows)
-        title = "Records" if self.source is None else f"Records in '{self.source}'"
+        title = "Records" if self.source is None else f"Records in '{shorten(self.source, PATH_ECHOED)}'"
         table = self.events_by_group.map("{:,}".format).to_string()
         return "\n".join(
             [title]
@@ -1234,6 +1300,7 @@ def summarise(records: Records, *, lookup: pd.DataFrame | None = None) -> Record
         knife_share=float(knife_involved.mean()) if len(events) else float("nan"),
         engagement_recorded=None if engagement is None else len(engagement),
         engaged=None if engagement is None else int(engagement["engaged"].sum()),
+        unknown_birth=int(placeholder_births(records.persons["date_of_birth"]).sum()),
         source=records.source,
         lookup=offences.describe_lookup(lookup),
     )

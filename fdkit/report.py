@@ -34,6 +34,7 @@ import pandas as pd
 from . import analysis, balance, eligibility, harm, randomise
 from . import outcomes as outcome_definitions
 from .consort import ConsortCounts, consort_counts, describe_consort, plot_consort
+from .plotting import literal
 from .records import Records, load_records
 from .report_tables import format_interval, format_number, format_p, format_pct, outcome_label
 
@@ -514,7 +515,8 @@ def plot_forest(results: pd.DataFrame, method: str = "ratio_of_means", ax=None):
     from "no effect". An interval that runs past the plot's edge (or to 100% or to minus
     infinity) ends in an arrow; a row with no interval, or whose estimate cannot be drawn on
     this scale (a 100% reduction), is still shown, with the reason written beside it. The
-    legend sits below the plot, clear of the data.
+    legend sits below the plot, clear of the data. Subgroup names and notes come from the
+    data, so they are drawn literally (:func:`fdkit.plotting.literal`).
 
     Returns
     -------
@@ -530,7 +532,7 @@ def plot_forest(results: pd.DataFrame, method: str = "ratio_of_means", ax=None):
     y, ticks, names = height, [], []
     for outcome in order:
         ticks.append(y - (len(subgroups) + 1) / 2 + 0.5)
-        names.append(outcome_label(outcome))
+        names.append(literal(outcome_label(outcome)))
         for offset, (subgroup, marker) in enumerate(zip(subgroups, "osD^v")):
             row = rows[(rows["outcome"] == outcome) & (rows["subgroup"] == subgroup)]
             if row.empty:
@@ -562,10 +564,10 @@ def plot_forest(results: pd.DataFrame, method: str = "ratio_of_means", ax=None):
             if explanation:
                 note = row.get("note") if isinstance(row.get("note"), str) and row.get("note") else ""
                 text = explanation + (f" ({note})" if note and note not in explanation else "")
-                ax.text(1.01, position, text, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+                ax.text(1.01, position, literal(text), transform=ax.get_yaxis_transform(), va="center", fontsize=8)
         y -= len(subgroups) + 1
     for subgroup, offset in zip(subgroups, range(len(subgroups))):
-        ax.plot([], [], marker="osD^v"[offset], color=f"C{offset}", label=subgroup)
+        ax.plot([], [], marker="osD^v"[offset], color=f"C{offset}", label=literal(subgroup))
     ax.axvline(1, color="0.4", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_xlim(floor, ceiling)

@@ -53,6 +53,7 @@ import pandas as pd
 
 from . import offences
 from ._dates import add_months
+from ._text import PATH_ECHOED, quoted, shorten
 from .records import Records, write_records
 
 __all__ = [
@@ -197,17 +198,17 @@ def _read_scenario_table(path: str | Path) -> tuple[str, str, dict]:
     if isinstance(path, str) and "/" not in path and not path.endswith(".toml"):
         source = resources.files("fdkit").joinpath(f"data/scenarios/{path}.toml")
         if not source.is_file():
-            raise ScenarioError(f"no packaged scenario called {path!r}")
-        text, where = source.read_text(encoding="utf-8"), f"packaged scenario {path!r}"
+            raise ScenarioError(f"no packaged scenario called {quoted(path)}")
+        text, where = source.read_text(encoding="utf-8"), f"packaged scenario {quoted(path)}"
     else:
         path = Path(path)
         if not path.is_file():
-            raise ScenarioError(f"scenario file {str(path)!r} does not exist")
-        text, where = path.read_text(encoding="utf-8"), str(path)
+            raise ScenarioError(f"scenario file {quoted(path, PATH_ECHOED)} does not exist")
+        text, where = path.read_text(encoding="utf-8"), shorten(path, PATH_ECHOED)
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ScenarioError(f"{where}: not valid TOML ({error})") from None
+        raise ScenarioError(f"{where}: not valid TOML ({shorten(error, 200)})") from None
     if "extends" in table:
         _, _, base = _read_scenario_table(table.pop("extends"))
         table = _merge(base, table)
@@ -232,7 +233,7 @@ def _build(cls, table: Mapping, where: str):
         if missing:
             parts.append(f"missing {', '.join(missing)}")
         if unknown:
-            parts.append(f"unknown {', '.join(unknown)}")
+            parts.append(f"unknown {', '.join(map(shorten, unknown[:10]))}")
         raise ScenarioError(f"{where}: [{cls.__name__}] {'; '.join(parts)}")
     values = {}
     for name in fields.keys() & table.keys():
@@ -259,16 +260,19 @@ def _check_scenario(scenario: Scenario, where: str) -> None:
     if set(scenario.suspect_mix) != {"violent", "other"}:
         problems.append("suspect_mix must have exactly the tables 'violent' and 'other'")
     if unknown := sorted(groups_named - known_groups):
-        problems.append(f"offence groups not in the lookup: {', '.join(unknown)}")
+        problems.append(f"offence groups not in the lookup: {', '.join(map(quoted, unknown[:10]))}")
     drawn = set(scenario.suspect_mix.get("violent", {})) | set(scenario.suspect_mix.get("other", {}))
     if without := sorted((drawn | set(scenario.victim_mix)) - set(scenario.codes)):
-        problems.append(f"groups with no [codes] table: {', '.join(without)}")
+        problems.append(f"groups with no [codes] table: {', '.join(map(quoted, without[:10]))}")
     for group, weights in scenario.codes.items():
         if unknown := sorted(set(weights) - known_codes):
-            problems.append(f"codes for {group!r} not in the lookup: {', '.join(unknown)}")
+            problems.append(f"codes for {quoted(group)} not in the lookup: {', '.join(map(quoted, unknown[:10]))}")
         wrong = table.loc[table["offence_code"].isin(list(weights)) & (table["group"] != group)]
         if len(wrong):
-            problems.append(f"codes listed under {group!r} belong to other groups: {', '.join(wrong['offence_code'])}")
+            problems.append(
+                f"codes listed under {quoted(group)} belong to other groups: "
+                + ", ".join(map(quoted, wrong["offence_code"][:10]))
+            )
     for when in ("start", "end"):
         if getattr(scenario, when).day != 1:
             problems.append(f"{when} must be the first day of a month")

@@ -63,3 +63,17 @@ def test_balance_table_counts_prior_crimes_and_demographics():
     violent = result.loc["violent crimes as a suspect, prior 24 months"]
     assert (violent["mean_treatment"], violent["mean_control"]) == (0.0, 1.0)
     assert violent["smd"] == -np.inf  # neither arm varies, and they differ
+
+
+def test_a_placeholder_date_of_birth_gives_an_unknown_age_not_one_of_123():
+    records = make_records(
+        [person("A", "2005-01-01"), person("U", "1900-01-01"), person("B", "2006-01-01")],
+        [event("C1", "A", "2022-01-01"), event("C2", "U", "2022-01-01"), event("C3", "B", "2022-01-01")],
+    )
+    table = pd.DataFrame(
+        {"person_id": ["A", "U", "B"], "arm": ["treatment", "treatment", "control"], "stratum": "all", "wave": 1,
+         "randomised_on": pd.to_datetime(["2023-02-01"] * 3)}
+    )  # fmt: skip
+    frame = balance.baseline_frame(records, Allocation(table=table, waves=()))
+    ages = frame.set_index("person_id")["age"]
+    assert ages["A"] == 18 and np.isnan(ages["U"]) and ages["B"] == 17

@@ -22,6 +22,18 @@ def test_validate_prints_the_summary_of_good_records(make_folder, capsys):
     assert "  offence dates     2020-03-01 to 2022-01-09" in out
 
 
+def test_validate_warns_of_placeholder_dates_of_birth_and_exits_0(make_folder, capsys):
+    persons = "person_id,date_of_birth,sex\nP1,1990-05-01,M\nP2,1900-01-01,F\nP3,1899-12-31,\n"
+
+    code = main(["validate", str(make_folder(persons=persons))])
+
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "date of birth unknown  2 people" in out
+    assert err.startswith("fdkit validate: warning: 2 people have a placeholder date of birth (1900-01-01 ")
+    assert "'date of birth unknown'" in err and err.count("\n") == 1
+
+
 def test_validate_reports_bad_records_without_a_traceback(make_folder, capsys):
     folder = make_folder(events=BAD_ROLE)
 

@@ -42,6 +42,21 @@ def test_age_limits_are_whole_years_on_the_reference_date(date_of_birth, eligibl
     assert eligible_ids([person("A", date_of_birth)], knife_and_violence("A")) == (["A"] if eligible else [])
 
 
+def test_placeholder_dates_of_birth_leave_the_screen_first_counted_as_unknown():
+    persons = [person("A", "2005-01-01"), person("U", "1900-01-01"), person("V", "0001-01-01")]
+    persons.append(person("O", "1950-01-01"))
+    events = knife_and_violence("A") + knife_and_violence("U") + knife_and_violence("V")
+    result = screen(make_records(persons, events), R)
+
+    assert result.eligible["person_id"].tolist() == ["A"]
+    funnel = result.funnel.set_index("step")
+    assert funnel.loc["birth"].tolist() == ["date of birth on record", 2, 2, "date of birth unknown"]
+    assert funnel.loc["age", ["remaining", "excluded"]].tolist() == [1, 1]  # O, aged 73, leaves by age alone
+    assert (result.funnel["excluded"].sum(), result.funnel["remaining"].iloc[-1]) == (3, 1)
+    plain = screen(make_records([persons[0], persons[3]], knife_and_violence("A")), R).funnel
+    assert "birth" not in set(plain["step"])  # the step appears only when someone leaves by it
+
+
 def test_leap_day_birthdays_turn_over_on_the_first_of_march():
     dob = pd.Series(pd.to_datetime(["2008-02-29"]))
     assert eligibility.age_on(dob, "2019-02-28").item() == 10

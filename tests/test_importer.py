@@ -175,6 +175,42 @@ def test_unmapped_codes_can_be_dropped_and_counted(tmp_path):
     assert result.records.events["offence_code"].tolist() == ["8G"]
 
 
+def test_a_code_map_listing_one_code_in_two_cases_folds_the_rows_that_agree_and_counts_them(tmp_path, capsys):
+    # A force's export holds 8G and 8g for one code; the analyst lists both, each mapped onto 8G.
+    folder = _small_export(tmp_path / "raw", codes=("8G", "8g", "P7"), roles=("Suspect", "Victim", "Suspect"))
+    (folder / "code_map.csv").write_text("local_code,offence_code\n8G,8G\n8g,8G\n P7,10D/1\np7 ,10D/1\n")
+
+    mapping = importer.read_mapping(folder / "mapping.toml")
+    assert mapping.code_map == {"8g": "8G", "p7": "10D/1"} and mapping.code_map_folded == ("8g", "p7")
+    out = tmp_path / "records"
+    assert main(["import", "--mapping", str(folder / "mapping.toml"), "--out", str(out), str(folder)]) == 0
+
+    ledger = pd.read_csv(out / importer.LEDGER_FILE, keep_default_na=False).set_index("reason")
+    assert ledger.loc["code map row repeated", ["file", "rows", "examples"]].tolist() == [
+        "code_map.csv",
+        2,
+        "'8g' (1), 'p7' (1)",
+    ]
+    assert pd.read_csv(out / "events.csv")["offence_code"].tolist() == ["8G", "8G", "10D/1"]
+    described = json.loads((out / importer.EXTRACT_FILE).read_text())
+    assert described["rows_left_out"] == int(ledger.loc[ledger["file"] != "code_map.csv", "rows"].sum())
+    assert "code map row repeated" in capsys.readouterr().out
+
+
+def test_a_code_map_listing_one_code_onto_two_offence_codes_names_both_rows(tmp_path, capsys):
+    folder = _small_export(tmp_path / "raw")
+    (folder / "code_map.csv").write_text("local_code,offence_code\n8G,8G\n\n105A,105A\n8g,10D/1\n")
+
+    code = main(["import", "--mapping", str(folder / "mapping.toml"), "--out", str(tmp_path / "out"), str(folder)])
+
+    err = capsys.readouterr().err
+    assert code == 1 and not (tmp_path / "out").exists()
+    assert (
+        "- code_map.csv, column local_code, lines 2, 5: one local code mapped onto two offence codes (case and "
+        "spaces are ignored): '8G' onto '8G', '8g' onto '10D/1'; keep one offence code for it"
+    ) in err
+
+
 def test_a_typo_in_the_mapping_is_an_error(tmp_path):
     folder = _small_export(tmp_path / "raw")
     text = (folder / "mapping.toml").read_text().replace("[values]", "[value]")

@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from conftest import ENGAGEMENT, EVENTS, PERSONS
 from fdkit import offences
 from fdkit.records import (
+    PLACEHOLDER_BIRTH_DATES,
     FdkitDataError,
     Problem,
     Records,
     load_records,
+    placeholder_births,
     read_table,
     summarise,
     validate_frames,
@@ -315,6 +317,34 @@ def test_date_of_birth_after_an_offence_date_names_person_crime_and_lines(make_f
         "- events.csv, column offence_date, line 3: offence before the person's date of "
         "birth: person 'P2' born 2021-01-01, crime 'C1' on 2020-03-01"
     ) in message
+
+
+@pytest.mark.parametrize("placeholder", PLACEHOLDER_BIRTH_DATES)
+def test_a_placeholder_date_of_birth_loads_as_unknown_and_is_counted(make_folder, placeholder):
+    # P2 is a suspect on 2021-07-15: not born before it, nor over 110, nor after the extract date.
+    persons = persons_with("P1,1990-05-01,M", f"P2,{placeholder},F", "P3,1985-01-30,")
+
+    records = load_records(make_folder(persons=persons), extract_date="2024-01-01")
+
+    assert records.persons["date_of_birth"].dt.strftime("%Y-%m-%d")[1] == placeholder  # kept as written
+    assert placeholder_births(records.persons["date_of_birth"]).tolist() == [False, True, False]
+    summary = summarise(records)
+    assert summary.unknown_birth == 1 and summary.to_dict()["unknown_birth"] == 1
+    assert "date of birth unknown  1 person (a placeholder date such as 1900-01-01)" in str(summary)
+    copy = write_records(records, make_folder(name="copy"))["persons.csv"].parent
+    again = load_records(copy, extract_date="2024-01-01")
+    assert again.persons["date_of_birth"].equals(records.persons["date_of_birth"])  # pseudonymise, merge: the same
+
+
+def test_a_really_impossible_date_of_birth_is_still_an_error_beside_placeholders(make_folder):
+    persons = persons_with("P1,1900-01-01,M", "P2,1900-01-02,F", "P3,9999-12-30,")
+
+    message = str(load_error(make_folder(persons=persons), extract_date="2024-01-01"))
+
+    assert "- persons.csv, column date_of_birth, line 3: people over 110 on 2024-01-01: born '1900-01-02'" in message
+    assert "line 4: dates of birth after the extract date 2024-01-01: '9999-12-30'" in message
+    assert "line 2" not in message
+    assert summarise(load_records(make_folder(name="good"))).unknown_birth == 0
 
 
 @given(st.dates(min_value=dt.date(1800, 1, 1), max_value=dt.date(2200, 12, 31)))

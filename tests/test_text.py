@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fdkit._text import isin, keys_that_may_vary, may_repeat, positions_in, starts_with_any
+from fdkit._text import isin, keys_that_may_vary, may_repeat, positions_in, quoted, shorten, starts_with_any
 
 words = st.sampled_from(["P1", "P2", "P10", "", " P1", "é"])
 
@@ -108,3 +108,22 @@ def test_a_value_has_one_fingerprint_whatever_its_column_holds():
     short = _text._fingerprints(pd.Series(["", "P1"], dtype="str"))
     long = _text._fingerprints(pd.Series(["P1", "", "a much longer identifier than eight bytes"], dtype="str"))
     assert short.tolist() == [long[1], long[0]]
+
+
+@given(st.text(max_size=300), st.integers(min_value=10, max_value=200))
+def test_shorten_keeps_short_values_whole_and_cuts_long_ones_to_both_ends_and_the_length(text, limit):
+    shown = shorten(text, limit)
+    if len(text) <= limit:
+        assert shown == text
+    else:
+        head = 2 * limit // 3
+        tail = limit - head - 3
+        assert shown == f"{text[:head]}...{text[len(text) - tail :]} ({len(text):,} characters)"
+        assert len(shown) <= limit + len(f" ({len(text):,} characters)")
+
+
+def test_a_million_character_value_is_echoed_in_under_a_hundred():
+    value = "P" + "7" * 999_999
+    assert len(quoted(value)) < 100
+    assert quoted(value).startswith("'P777") and quoted(value).endswith("777' (1,000,000 characters)")
+    assert quoted("") == quoted(None) == quoted(float("nan")) == "(blank)"

@@ -40,6 +40,8 @@ sys.path.insert(0, str(REPOSITORY / "tests"))  # the shared builders, when run a
 from builders import randomise_command  # noqa: E402
 
 SHIPPED = REPOSITORY / "synthetic"
+#: The longest message a case may print on stderr (a bug's traceback, exit 3, aside).
+MESSAGE_BYTES = 2048
 
 PERSONS = "person_id,date_of_birth,sex\nA,2005-01-01,M\nB,2006-03-04,F\nC,2004-07-09,M\n"
 EVENTS = (
@@ -1231,6 +1233,299 @@ def _(t):
     return validate(t, persons=PERSONS.replace("\nC,", '\n"C\nX",'))
 
 
+# --- I. issue 23: text and values as outside users write them ------------------------------------------------
+#
+# Every text a user or the data can put into a figure or the report, holding what matplotlib's
+# mathtext and HTML treat specially; values a million characters long; placeholder dates of
+# birth; a code map listing one code in two cases; outputs that cannot be written.
+
+
+def odd_text(field: str) -> str:
+    r"""A text holding mathtext that does not parse, \ { } % _, and HTML, marked with its field."""
+    return f'$\\frac{{{field}}}$ \\ {{}} % _ <x23 f="{field}"> & \''
+
+
+def escaped_everywhere(*fields: str) -> Callable[[Path, str], str | None]:
+    """The report holds each field's text escaped, and none of them raw."""
+    import html
+
+    def check(root, output):
+        page = (root / "r.html").read_text(encoding="utf-8")
+        if "<x23" in page:
+            return "a field reached the page unescaped"
+        missing = [field for field in fields if html.escape(odd_text(field), quote=True) not in page]
+        return f"not in the page, escaped: {', '.join(missing)}" if missing else None
+
+    return check
+
+
+def funnel_with(root: Path, description: str | None = None, reason: str | None = None, name="funnel.csv") -> Path:
+    """The shipped funnel with an odd description or reason on its last step.
+
+    A step with a description and no reason is drawn in the CONSORT box by its description.
+    """
+    import csv as csv_module
+
+    rows = list(csv_module.reader(io.StringIO((SHIPPED / "funnel.csv").read_text(encoding="utf-8"), newline="")))
+    rows[-1][1] = description or rows[-1][1]
+    rows[-1][4] = ("" if description else rows[-1][4]) if reason is None else reason
+    path = root / name
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv_module.writer(handle, lineterminator="\n").writerows(rows)
+    return path
+
+
+def sealed_trial(root: Path, stratum: str, folder: str = "trial", name: str = "allocation.csv") -> Path:
+    """The shipped cohort randomised afresh, its 11-17 band renamed ``stratum``: a sealed allocation."""
+    import pandas as pd
+
+    from fdkit import randomise as randomisation
+
+    eligible = pd.read_csv(SHIPPED / "eligible.csv", dtype=str, keep_default_na=False)
+    eligible["age_band"] = eligible["age_band"].replace("11-17", stratum)
+    (root / folder).mkdir()
+    eligible.to_csv(root / folder / "eligible.csv", index=False)
+    allocation = randomisation.allocate(
+        eligible,
+        seed=20230201,
+        randomised_on="2023-02-01",
+        strata="age_band",
+        capacities={stratum: 20, "18-25": 25},
+        sealed_at="2023-02-01T09:00:00+00:00",
+    )
+    path, _ = randomisation.write_allocation(allocation, root / folder / name)
+    return path
+
+
+def records_copy(root: Path, name: str) -> Path:
+    folder = root / name
+    folder.mkdir()
+    for file in ("persons.csv", "events.csv", "engagement.csv"):
+        shutil.copy(SHIPPED / file, folder / file)
+    return folder
+
+
+@case(
+    "report with $...{...}$, \\, {}, % and _ in a funnel reason",
+    0,
+    "wrote",
+    may_change=("r.html",),
+    check=escaped_everywhere("reason"),
+)
+def _(t):
+    """The crash an outside user found: the reason reaches the CONSORT diagram's mathtext."""
+    return report(t, "--funnel", funnel_with(t, reason=odd_text("reason")), "--out", t / "r.html")
+
+
+@case(
+    "report with $...{...}$, \\, {}, % and _ in a funnel description",
+    0,
+    "wrote",
+    may_change=("r.html",),
+    check=escaped_everywhere("description"),
+)
+def _(t):
+    return report(t, "--funnel", funnel_with(t, description=odd_text("description")), "--out", t / "r.html")
+
+
+@case(
+    "report with $...{...}$, \\, {}, %, _ and HTML in the unit and registration",
+    0,
+    "wrote",
+    may_change=("r.html",),
+    check=escaped_everywhere("unit", "registration"),
+)
+def _(t):
+    return report(t, "--unit", odd_text("unit"), "--registration", odd_text("registration"), "--out", t / "r.html")
+
+
+@case(
+    "report of a sealed trial whose stratum, folders and files all hold odd text",
+    0,
+    "wrote",
+    may_change=("r.html",),
+    check=escaped_everywhere(
+        "stratum", "records", "allocation", "funnel file", "reason", "weights", "unit", "registration"
+    ),
+)
+def _(t):
+    """Issue 23, item 5: the page's escaping of every user-text field, on a trial that passes its seal check."""
+    allocation = sealed_trial(t, odd_text("stratum"), folder="trial $x$", name=odd_text("allocation") + ".csv")
+    folder = records_copy(t, odd_text("records"))
+    weights = t / (odd_text("weights") + ".csv")
+    shutil.copy(REPOSITORY / "fdkit" / "data" / "harm_weights.csv", weights)
+    funnel = funnel_with(t, reason=odd_text("reason"), name=odd_text("funnel file") + ".csv")
+    return [
+        "report",
+        "--records",
+        folder,
+        "--allocation",
+        allocation,
+        "--funnel",
+        funnel,
+        "--harm-weights",
+        weights,
+        "--unit",
+        odd_text("unit"),
+        "--registration",
+        odd_text("registration"),
+        "--date",
+        "2024-03-01",
+        "--out",
+        t / "r.html",
+    ]
+
+
+@case("verify a sealed allocation whose stratum holds odd text", 0, "holds")
+def _(t):
+    allocation = sealed_trial(t, odd_text("stratum"))
+    return ["verify", "--eligible", allocation.parent / "eligible.csv", allocation]
+
+
+BIG = "Q" * 1_000_000  # a person ID of a million characters
+
+
+def big_eligible(t, column="person_id"):
+    text = (SHIPPED / "eligible.csv").read_text()
+    if column == "person_id":
+        text = text.replace("\nP001236,", f"\n{BIG},").replace("\nP001384,", f"\n{BIG},")
+    else:
+        text = text.replace(",11-17,", f",{BIG},", 1)
+    (t / "el.csv").write_text(text)
+    return t / "el.csv"
+
+
+for _name, _build in {
+    "an events person_id not in persons.csv": lambda t: validate(t, events=EVENTS.replace(",B,", f",{BIG},")),
+    "a repeated person_id": lambda t: validate(t, persons=PERSONS + f"{BIG},2001-01-01,M\n{BIG},2001-01-01,M\n"),
+    "a person_id that is a formula": lambda t: validate(t, persons=PERSONS + f"={BIG},2001-01-01,M\n"),
+    "a date of birth": lambda t: validate(t, persons=PERSONS.replace("2005-01-01", BIG)),
+    "a sex": lambda t: validate(t, persons=PERSONS.replace(",M\n", f",{BIG}\n", 1)),
+    "an offence code": lambda t: validate(t, events=EVENTS.replace("10D/1", BIG)),
+    "a role": lambda t: validate(t, events=EVENTS.replace("suspect", BIG, 1)),
+    "a knife flag": lambda t: validate(t, events=EVENTS.replace("false", BIG, 1)),
+    "a column name": lambda t: validate(t, persons=PERSONS.replace("sex", BIG)),
+    "an engagement person_id": lambda t: validate(t, engagement=f"person_id,engaged\n{BIG},true\n"),
+    "a repeated eligible person_id": lambda t: randomise(t, t / "a.csv", eligible=big_eligible(t)),
+    "an eligible stratum": lambda t: randomise(t, t / "a.csv", eligible=big_eligible(t, "age_band")),
+    "an allocated person_id": lambda t: analyse(t, allocation=trial(t, lambda x: x.replace("\nP", f"\n{BIG}", 1))),
+    "an exclusions person_id": lambda t: screen(
+        t, t / "e.csv", "--exclusions", (t / "x.csv").write_text(f"person_id,reason\n{BIG},x\n") and t / "x.csv"
+    ),
+    "a --treat stratum": lambda t: randomise(t, t / "a.csv") + ["--treat", BIG[:100_000] + "=3"],
+    "a --primary outcome": lambda t: report(t, "--out", t / "r.html", "--primary", BIG[:100_000]),
+    "a --reference-date": lambda t: [*screen(t, t / "e.csv")[:4], BIG[:100_000], "--out", t / "e.csv"],
+    "a --method choice": lambda t: randomise(t, t / "a.csv") + ["--method", BIG[:100_000]],
+    "an unknown option": lambda t: validate(t) + ["--" + BIG[:100_000]],
+}.items():
+    _usage_error = _name.startswith(("a --primary", "a --reference", "a --method", "an unknown option"))
+    CASES.append(Case(f"a value of a million characters in {_name}", _build, 2 if _usage_error else 1, "characters)"))
+
+
+def refused_in_folder():
+    """The system refuses to create any file in the output's folder."""
+    return mock.patch("fdkit.files.tempfile.mkstemp", side_effect=PermissionError(errno.EACCES, "Permission denied"))
+
+
+@case(
+    "an output the system will not create names the file asked for",
+    1,
+    ("out/e.csv", "Permission denied"),
+    patch=refused_in_folder,
+    check=absent("out/e.csv"),
+)
+def _(t):
+    return screen(t, t / "out" / "e.csv")
+
+
+@case(
+    "an allocation the system will not create names the file asked for",
+    1,
+    ("new/a.csv", "Permission denied"),
+    patch=lambda: mock.patch(
+        "fdkit.randomise.tempfile.mkstemp", side_effect=PermissionError(errno.EACCES, "Permission denied", "/x/.tmp")
+    ),
+    check=absent("new/a.csv"),
+)
+def _(t):
+    return randomise(t, t / "new" / "a.csv")
+
+
+@case("an output file name too long for the system", 1, ("File name too long", "characters)"))
+def _(t):
+    return screen(t, t / ("e" * 300 + ".csv"))
+
+
+@case("an output path of 5,000 characters", 1, "characters)")
+def _(t):
+    return screen(t, t / "/".join(["d" * 200] * 25) / "e.csv")
+
+
+PLACEHOLDERS = PERSONS + "D,1900-01-01,M\nE,0001-01-01,F\nF,9999-12-31,M\n"
+PLACEHOLDER_EVENTS = EVENTS + "C9,D,2022-09-01,suspect,10D/1,false,false\nC8,D,2022-05-01,suspect,8G,false,false\n"
+
+
+@case("placeholder dates of birth validate with a warning and the count", 0, ("warning: 3 people", "1900-01-01"))
+def _(t):
+    return validate(t, persons=PLACEHOLDERS, events=PLACEHOLDER_EVENTS)
+
+
+def funnel_counts_unknown_births(root, output):
+    import pandas as pd
+
+    funnel = pd.read_csv(root / "f.csv", keep_default_na=False).set_index("reason")
+    if "date of birth unknown" not in funnel.index:
+        return "no 'date of birth unknown' step in the funnel"
+    return None if funnel.loc["date of birth unknown", "excluded"] == 3 else "the funnel does not count all 3"
+
+
+@case(
+    "placeholder dates of birth screen with those people counted in the funnel",
+    0,
+    "date of birth unknown",
+    may_change=("e.csv", "f.csv"),
+    check=funnel_counts_unknown_births,
+)
+def _(t):
+    return screen(t, t / "e.csv", "--funnel-out", t / "f.csv", folder=records(t, PLACEHOLDERS, PLACEHOLDER_EVENTS))
+
+
+@case("a date of birth of 1890-01-01 beside placeholders is still an error", 1, ("over 110", "1890-01-01"))
+def _(t):
+    return validate(t, persons=PLACEHOLDERS + "G,1890-01-01,F\n", events=PLACEHOLDER_EVENTS)
+
+
+def code_map_export(t, rows: str) -> list[str]:
+    """A small flat export whose code map is ``rows``; the import command."""
+    from fdkit import importer
+
+    raw = t / "raw"
+    raw.mkdir()
+    header = "Occurrence Ref,Offence Date,Home Office Offence Code,Weapon,Proactive,Occurrence Status,Nominal ID"
+    (raw / "crime_involvements.csv").write_text(
+        f"{header},Involvement\nC1,01/06/2022,8G,,N,Recorded,N1,Suspect\nC2,02/06/2022,8g,,N,Recorded,N1,Victim\n"
+    )
+    (raw / "nominals.csv").write_text("Nominal ID,DOB,Gender\nN1,01/02/2005,Male\n")
+    (raw / "code_map.csv").write_text("local_code,offence_code\n" + rows)
+    (raw / "mapping.toml").write_text(importer.template())
+    return ["import", "--mapping", raw / "mapping.toml", "--out", t / "records", raw]
+
+
+@case(
+    "a code map listing 8G and 8g, both onto 8G, imports and counts the fold",
+    0,
+    ("code map row repeated", "'8g' (1)"),
+    may_change=tuple(f"records/{name}" for name in ("persons.csv", "events.csv", "import_ledger.csv", "extract.json")),
+)
+def _(t):
+    return code_map_export(t, "8G,8G\n8g,8G\n")
+
+
+@case("a code map mapping 8G and 8g onto different codes names both lines", 1, ("lines 2, 3", "'8g' onto '10D/1'"))
+def _(t):
+    return code_map_export(t, "8G,8G\n8g,10D/1\n")
+
+
 # --- running -----------------------------------------------------------------------------------------------
 
 
@@ -1284,6 +1579,8 @@ def run_case(item: Case, base: Path | None = None) -> Verdict:
             problems += [f"no {word!r} in the message" for word in item.words if word not in output]
             if "Traceback" in output and item.code != 3 and "--debug" not in argv:
                 problems.append("a traceback was printed")
+            if (size := len(err.getvalue().encode())) > MESSAGE_BYTES and item.code != 3:
+                problems.append(f"a message of {size:,} bytes (at most {MESSAGE_BYTES:,})")
             changed = [name for name, digest in before.items() if after.get(name) != digest]
             changed = [name for name in changed if name not in item.may_change]
             if changed:

@@ -802,7 +802,7 @@ def mdes(
     Found by bisection on a grid of reductions spaced ``tolerance`` points apart (the result
     is the first grid point whose power reaches ``power``), each step a diagnosis with
     ``sims`` simulated trials and the same seed, so the power curve being searched is
-    smooth. Uses the primary test (the studentised randomisation test unless ``statistic``
+    smooth. Uses the primary test (the score randomisation test unless ``statistic``
     says otherwise). Returns ``nan`` if even a 100% reduction falls short.
     """
 

@@ -551,3 +551,66 @@ def test_every_default_interval_excludes_0_exactly_when_its_p_is_below_005_and_s
     excludes_0 = (shown["ci_low"] > 0) | (shown["ci_high"] < 0)
     assert excludes_0.eq(shown["p_value"] < 0.05).all(), shown[["method", "subgroup", "ci_low", "ci_high", "p_value"]]
     assert (shown["ci_high"] <= 100).all()
+
+
+# ------------------------------------------------- stratified (several sites)
+
+
+def test_stratified_ratio_is_the_poisson_maximum_likelihood_with_block_intercepts():
+    """Checked against statsmodels' Poisson GLM with a dummy per block."""
+    rng = np.random.default_rng(21)
+    blocks = np.repeat([0, 1, 2], [30, 50, 40])
+    treated = np.zeros(blocks.size, bool)
+    for block, share in ((0, 0.5), (1, 0.2), (2, 0.35)):
+        members = np.flatnonzero(blocks == block)
+        treated[rng.choice(members, int(share * members.size), replace=False)] = True
+    base = np.array([0.4, 2.5, 1.0])[blocks]
+    y = rng.poisson(base * np.where(treated, 0.7, 1.0)).astype(float)
+    x = np.column_stack([treated.astype(float), (blocks == 0), (blocks == 1), (blocks == 2)]).astype(float)
+    fitted = sm.GLM(y, x, family=sm.families.Poisson()).fit()
+    assert analysis.stratified_ratio(y, treated, blocks) == pytest.approx(np.exp(fitted.params[0]), rel=1e-8)
+
+
+def test_stratified_score_is_zero_at_the_stratified_ratio_and_matches_enumeration_by_hand():
+    y, strata, treated = ENUMERATED_Y, ENUMERATED_STRATA, ENUMERATED_TREATED
+    assignments = _every_assignment_of_two_in_each_stratum()
+    ratio = analysis.stratified_ratio(y, treated, strata)
+    draws = assignments[:5]
+    at_ratio = analysis.randomisation_test(y, treated, strata, draws, theta=ratio, stratified=True)
+    assert at_ratio.observed[0] == pytest.approx(0, abs=1e-9)
+
+    theta = 0.5
+    residual, share = np.empty(y.size), np.empty(y.size)
+    for block in (0, 1):
+        members = strata == block
+        n_t, n_c = treated[members].sum(), (~treated[members]).sum()
+        mu = y[members].sum() / (theta * n_t + n_c)
+        residual[members] = y[members] - mu * np.where(treated[members], theta, 1.0)
+        share[members] = theta * n_t / (theta * n_t + n_c)
+
+    def score(c):
+        return sum(r for r, chosen in zip(residual, c) if chosen) / math.sqrt(
+            sum((float(chosen) - a) ** 2 * r * r for r, chosen, a in zip(residual, c, share))
+        )
+
+    below, above, p = _equal_tailed(score, assignments, score(treated))
+    test = analysis.randomisation_test(y, treated, strata, assignments, theta=theta, stratified=True)
+    assert (test.p_reduction[0], test.p_increase[0], test.p_value[0]) == pytest.approx((below, above, p))
+
+
+def test_stratifying_removes_the_confounding_of_sites_that_treat_different_shares():
+    """Two sites, no effect: the busy site treats half its people, the quiet site a tenth."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for site, size, share, rate in (("busy", 120, 0.5, 3.0), ("quiet", 200, 0.1, 0.3)):
+        arms = np.array(["treatment"] * int(share * size) + ["control"] * (size - int(share * size)))
+        for number, arm in enumerate(arms):
+            rows.append({"person_id": f"{site}{number:03d}", "stratum": site, "arm": arm, "count": rng.poisson(rate)})
+    frame = pd.DataFrame(rows).assign(count=lambda d: d["count"].astype(float))
+    raw = analysis.ratio_of_means(frame, "count", permutations=1000, seed=2)
+    within = analysis.ratio_of_means(frame, "count", permutations=1000, seed=2, stratified=True)
+    assert raw.pct_reduction < -50  # the treated arm is mostly the busy site: a spurious "increase"
+    assert abs(within.pct_reduction) < 20 and within.ci_low < 0 < within.ci_high
+    assert "within wave x stratum" in within.note and "stratified score" in within.interval
+    with pytest.raises(ValueError, match="bootstrap"):
+        analysis.ratio_of_means(frame, "count", stratified=True, interval="bootstrap")

@@ -110,7 +110,7 @@ def _run_synth(args) -> int:
 
 
 RECORDS_FILES = ("persons.csv", "events.csv", "engagement.csv")
-SYNTH_TRIAL_FILES = ("eligible.csv", "funnel.csv", "allocation.csv", "trial_truth.csv")
+SYNTH_TRIAL_FILES = ("eligible.csv", "funnel.csv", "allocation.csv", "trial_truth.csv", "analysis-plan.toml")
 
 
 def _add_screen(commands) -> None:
@@ -531,46 +531,60 @@ def _add_analyse(commands) -> None:
         "records and the allocation, then estimate the effects by every default method, overall and "
         "per stratum, with Holm and Benjamini-Hochberg adjusted p-values. Every interval inverts the "
         "test whose p-value is beside it (column 'interval' says how it was made; 'p_mcse' is a "
-        "randomisation p-value's Monte Carlo SE), so it excludes 0 exactly when p < 0.05.",
+        "randomisation p-value's Monte Carlo SE), so it excludes 0 exactly when p < 0.05. An allocation "
+        "sealed with an analysis plan (fdkit randomise --plan) is analysed exactly as the plan says, with no "
+        "options; an option that departs from the plan runs only with --deviate, and its results are "
+        "labelled 'not pre-specified' (columns 'plan' and 'departs_from').",
         epilog="example:\n  fdkit analyse --records synthetic --allocation synthetic/allocation.csv "
-        "--out results.csv --frame-out frame.csv --seed 1",
+        "--out results.csv --frame-out frame.csv\n"
+        "a post-hoc choice, labelled:\n  fdkit analyse --records synthetic --allocation synthetic/allocation.csv "
+        "--out results-6m.csv --follow-up-months 6 --deviate 'asked for by the board after the results'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--records", type=Path, required=True, help="the records folder")
     parser.add_argument("--allocation", type=Path, required=True, help="the allocation CSV (its seal beside it)")
     parser.add_argument("--out", type=Path, required=True, help="where to write the results table (CSV)")
     parser.add_argument("--frame-out", type=Path, help="also write the per-person outcome frame (CSV)")
-    parser.add_argument("--follow-up-months", type=_positive_int, default=12, help="follow-up length (default 12)")
     parser.add_argument(
-        "--harm-weights", type=Path, help="CSV of offence_code,weight (default: the kit's illustrative weights)"
+        "--follow-up-months", type=_positive_int, default=None, help="follow-up length (default: the plan's, else 12)"
     )
-    parser.add_argument("--seed", type=_seed, default=0, help="seed for resampling (default 0)")
     parser.add_argument(
-        "--resamples", type=int, default=2000, help="bootstrap resamples, with --interval bootstrap (default 2000)"
+        "--harm-weights",
+        type=Path,
+        help="CSV of offence_code,weight (default: the plan's, else the kit's illustrative weights)",
+    )
+    parser.add_argument("--seed", type=_seed, default=None, help="seed for resampling (default: the plan's, else 0)")
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=None,
+        help="bootstrap resamples, with --interval bootstrap (default: the plan's, else 2000)",
     )
     parser.add_argument(
         "--permutations",
         type=int,
-        default=2000,
-        help="re-draws of the design for randomisation tests (default 2000: p_mcse <= 0.005 near 0.05)",
+        default=None,
+        help="re-draws of the design for randomisation tests (default: the plan's, else 2000: p_mcse <= 0.005 "
+        "near 0.05)",
     )
     parser.add_argument(
         "--interval",
         choices=("randomisation", "bootstrap"),
-        default="randomisation",
-        help="the ratio of means' interval: inverting its randomisation test (default, calibrated) or the "
+        default=None,
+        help="the ratio of means' interval: inverting its randomisation test (the default, calibrated) or the "
         "stratified percentile bootstrap (kept for teaching; it under-covers at ~150 people)",
     )
     parser.add_argument(
         "--methods",
         type=lambda t: tuple(t.split(",")),
         default=None,
-        help="comma-separated methods (default: "
+        help="comma-separated methods (default: the plan's, else "
         + ",".join(_analysis_methods(default=True))
         + "; also "
         + ",".join(sorted(set(_analysis_methods()) - set(_analysis_methods(default=True))))
         + " by name)",
     )
+    _add_deviate(parser)
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
     _add_seal_options(parser)
     _add_extract_date(parser)
@@ -579,15 +593,80 @@ def _add_analyse(commands) -> None:
     parser.set_defaults(run=_run_analyse)
 
 
+def _add_deviate(parser) -> None:
+    parser.add_argument(
+        "--deviate",
+        default="",
+        metavar="REASON",
+        help="run options that depart from the sealed analysis plan anyway, for this reason; every result they "
+        "touch is labelled 'not pre-specified'",
+    )
+
+
+#: What fdkit analyse has always run for an allocation sealed without a plan.
+ANALYSE_DEFAULTS = {
+    "outcomes": None,  # every outcome, in the kit's order
+    "methods": None,  # the default table
+    "follow_up_months": 12,
+    "baseline_months": 24,
+    "seed": 0,
+    "permutations": 2000,
+    "resamples": 2000,
+    "interval": "randomisation",
+}
+
+
+def _following(args, checked, given: dict, defaults: dict):
+    """The analysis to run for a checked allocation: its sealed plan's (with departures), or the options'."""
+    from . import adherence, analysis, outcomes
+
+    if checked.plan is None:
+        if args.deviate:
+            print(
+                f"fdkit {args.command}: note: --deviate is ignored: the allocation was sealed without an analysis plan"
+            )
+        filled = {
+            **defaults,
+            "outcomes": defaults.get("outcomes") or outcomes.OUTCOME_NAMES,
+            "methods": defaults.get("methods") or analysis.DEFAULT_METHODS,
+        }
+        return adherence.unplanned(given, filled)
+    return _follow_plan(args, checked.plan, given)
+
+
+def _follow_plan(args, sealed, given: dict, tables=()):
+    """:func:`fdkit.adherence.follow`, a departure without --deviate being a usage error."""
+    from . import adherence
+
+    try:
+        return adherence.follow(sealed, given, reason=args.deviate, extra=tables)
+    except adherence.PlanDeparted as departed:
+        raise SystemExit(_usage(args, str(departed))) from None
+
+
+def _plan_banner(following) -> str:
+    """A line or two on how the analysis stands to the sealed plan."""
+    from .adherence import NOT_PRE_SPECIFIED
+
+    if following.sealed is None:
+        return "no analysis plan was sealed with this allocation: the analysis follows the options given"
+    if not following.departures:
+        return f"following {following.sealed}: every result is pre-specified"
+    lines = [f"{NOT_PRE_SPECIFIED.upper()}: this analysis departs from {following.sealed}"]
+    lines += [f"  - {departure}" for departure in following.departures]
+    lines.append(f"  reason given: {following.reason}")
+    return "\n".join(lines)
+
+
 def _run_analyse(args) -> int:
-    from . import analysis, harm, outcomes, randomise
+    from . import adherence, outcomes, randomise
     from .progress import bar, stepper
     from .records import load_records
 
-    if args.follow_up_months < 1 or args.resamples < 100 or args.permutations < 100:
-        raise SystemExit(
-            _usage(args, "--follow-up-months must be at least 1, --resamples and --permutations at least 100")
-        )
+    if (args.resamples is not None and args.resamples < 100) or (
+        args.permutations is not None and args.permutations < 100
+    ):
+        raise SystemExit(_usage(args, "--resamples and --permutations must be at least 100"))
     if args.methods and (unknown := set(args.methods) - set(_analysis_methods())):
         raise SystemExit(
             _usage(args, f"unknown methods {', '.join(sorted(unknown))}; choose from {', '.join(_analysis_methods())}")
@@ -596,17 +675,47 @@ def _run_analyse(args) -> int:
     outputs.claim(args.out)
     outputs.claim(args.frame_out)
     checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
+    given = {
+        "follow_up_months": args.follow_up_months,
+        "seed": args.seed,
+        "permutations": args.permutations,
+        "resamples": args.resamples,
+        "interval": args.interval,
+        "methods": args.methods,
+    }
+    following = _following(args, checked, given, ANALYSE_DEFAULTS)  # refuses a departure early, before any work
     if not checked.sealed:
         print(_unsealed_banner(checked))
     with bar(7, "fdkit analyse") as shown:
         step = stepper(shown)
+        folder = args.allocation.parent
+        lookup = adherence.planned_lookup(checked.plan, folder, args.lookup)
         records = load_records(
-            args.records, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date, progress=step
+            args.records, dayfirst=args.dayfirst, lookup=lookup, extract_date=args.extract_date, progress=step
         )
         allocation = checked.allocation
-        weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
+        weights = adherence.planned_weights(checked.plan, folder, args.harm_weights)
+        if checked.plan is not None:
+            tables = adherence.table_departures(
+                checked.plan,
+                weights=weights,
+                weights_given=args.harm_weights,
+                lookup=records.lookup,
+                lookup_given=args.lookup,
+                reason=args.deviate,
+            )
+            if tables:
+                following = _follow_plan(args, checked.plan, given, tables)
+        run = following.analysis
+        print(_plan_banner(following))
         step("building the outcomes")
-        frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
+        frame = outcomes.build_frame(
+            records,
+            allocation,
+            weights=weights,
+            follow_up_months=run.follow_up_months,
+            baseline_months=run.baseline_months,
+        )
         for arm in ("treatment", "control"):
             if not (frame["arm"] == arm).any():
                 raise _data_error(args.allocation, f"no one in the {arm} arm: there is nothing to compare")
@@ -621,29 +730,27 @@ def _run_analyse(args) -> int:
                 f"note: no separate estimate for {', '.join(one_armed)}: everyone there is in one arm", file=sys.stderr
             )
         step("estimating the effects (re-drawing the design)")
-        table = analysis.results_table(
-            frame,
-            methods=args.methods or analysis.DEFAULT_METHODS,
-            seed=args.seed,
-            resamples=args.resamples,
-            permutations=args.permutations,
-            interval=args.interval,
-            subgroups=("all", *sorted(arms_per_stratum.index[arms_per_stratum == 2])),
-        )
+        table = following.label(adherence.results(frame, run))
         step(f"writing {args.out}")
         outputs.write_csv(table.assign(**stamp), args.out)
-    shown = table[(table["subgroup"] == "all") & (table["method"] == "ratio_of_means")]
+    primary_method = run.methods[0]
+    shown = table[(table["subgroup"] == "all") & (table["method"] == primary_method)]
     print(
         f"{len(frame)} people ({(frame['arm'] == 'treatment').sum()} treatment), "
-        f"{args.follow_up_months}-month follow-up; ratio of means, all ages:"
+        f"{run.follow_up_months}-month follow-up; {primary_method.replace('_', ' ')}, all ages:"
     )
-    printed = shown[["outcome", "mean_treated", "mean_control", "pct_reduction", "ci_low", "ci_high", "p_value"]]
+    columns = ["outcome", "mean_treated", "mean_control", "pct_reduction", "ci_low", "ci_high", "p_value"]
+    if following.departures:
+        columns.append("plan")
+    printed = shown[columns]
     print(
         printed.round({"mean_treated": 3, "mean_control": 3, "pct_reduction": 1, "ci_low": 1, "ci_high": 1})
         .round({"p_value": 3})
         .to_string(index=False)
     )
-    print("95% intervals invert the studentised randomisation test" if args.interval == "randomisation" else "")
+    intervals = set(shown["interval"].dropna().astype(str)) - {"", "none"}
+    if intervals:
+        print(f"95% intervals: {'; '.join(sorted(intervals))}")
     print(
         f"\nall methods and subgroups written to {args.out}"
         + (f"; outcome frame to {args.frame_out}" if args.frame_out else "")
@@ -788,18 +895,32 @@ def _add_report(commands) -> None:
     )
     parser.add_argument(
         "--primary",
-        default="harm_suspect",
+        default=None,
         metavar="OUTCOME",
-        help="the pre-specified primary outcome, as named in the trial's protocol: harm_suspect (default), "
+        help="the primary outcome (default: the sealed plan's, else harm_suspect): harm_suspect, "
         "knife_suspect, violence_suspect, violence_sexual_suspect, other_npi_suspect, violence_victim or knife_victim",
     )
-    parser.add_argument("--follow-up-months", type=_positive_int, default=12, help="follow-up length (default 12)")
-    parser.add_argument("--harm-weights", type=Path, help="CSV of offence_code,weight (default: illustrative)")
-    parser.add_argument("--seed", type=_seed, default=1, help="seed for resampling (default 1)")
+    parser.add_argument(
+        "--follow-up-months", type=_positive_int, default=None, help="follow-up length (default: the plan's, else 12)"
+    )
+    parser.add_argument(
+        "--harm-weights", type=Path, help="CSV of offence_code,weight (default: the plan's, else illustrative)"
+    )
+    parser.add_argument("--seed", type=_seed, default=None, help="seed for resampling (default: the plan's, else 1)")
+    _add_deviate(parser)
+    parser.add_argument(
+        "--statements",
+        type=Path,
+        metavar="TOML",
+        help="your text for the CONSORT 2025 items the data cannot fill (default: report.toml beside the "
+        "allocation, if there is one; fdkit plan --report-template prints one)",
+    )
     title = parser.add_argument_group("the title block")
     title.add_argument("--unit", default="", help="the unit that ran the trial")
     title.add_argument("--date", type=_iso_date, default=None, help="the report's date, YYYY-MM-DD (default today)")
-    title.add_argument("--registration", default="", help="the trial's registry and identifier")
+    title.add_argument(
+        "--registration", default="", help="the trial's registry and identifier (default: the sealed plan's)"
+    )
     parser.add_argument(
         "--pdf",
         nargs="?",
@@ -816,15 +937,17 @@ def _add_report(commands) -> None:
 
 
 def _run_report(args) -> int:
-
-    from . import outcomes, randomise, report
+    from . import adherence, outcomes, randomise, report
     from .records import load_records, read_table
     from .report_html import report_to_html
 
-    if args.primary not in outcomes.OUTCOME_NAMES:
+    if args.primary is not None and args.primary not in outcomes.OUTCOME_NAMES:
         choices = ", ".join(outcomes.OUTCOME_NAMES)
         raise SystemExit(_usage(args, f"unknown primary outcome {args.primary!r}; choose one of {choices}"))
-    outputs = _analysis_guard(args, args.funnel)
+    statements = args.statements
+    if statements is None and (args.allocation.parent / "report.toml").is_file():
+        statements = args.allocation.parent / "report.toml"
+    outputs = _analysis_guard(args, args.funnel, statements)
     outputs.claim(args.out)
     pdf = None
     if args.pdf is not None:
@@ -840,8 +963,8 @@ def _run_report(args) -> int:
     checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
     if not checked.sealed:
         print(_unsealed_banner(checked))
-    records = load_records(args.records, lookup=_lookup(args))
-    outcomes.build_frame(records, checked.allocation, follow_up_months=args.follow_up_months)
+    lookup = adherence.planned_lookup(checked.plan, args.allocation.parent, args.lookup)
+    records = load_records(args.records, lookup=lookup)
     if args.harm_weights:
         from . import harm
 
@@ -854,11 +977,14 @@ def _run_report(args) -> int:
         funnel=args.funnel,
         follow_up_months=args.follow_up_months,
         harm_weights=args.harm_weights,
+        lookup=args.lookup,
         primary=args.primary,
         seed=args.seed,
         unit=args.unit,
         report_date=args.date or report.today(),
         registration=args.registration,
+        deviation=args.deviate,
+        statements=statements,
     )
     progress = None
     if sys.stderr.isatty():
@@ -866,7 +992,12 @@ def _run_report(args) -> int:
         def progress(message):
             print(f"fdkit report: {message} ...", file=sys.stderr, flush=True)
 
-    html = report_to_html(report.build_report(settings, progress=progress, records=records))
+    try:
+        built = report.build_report(settings, progress=progress, records=records)
+    except adherence.PlanDeparted as departed:
+        raise SystemExit(_usage(args, str(departed))) from None
+    print(_plan_banner(built.following))
+    html = report_to_html(built)
     if not checked.sealed:
         html = _stamp_unsealed(html, checked)
     outputs.write_text(html, args.out)

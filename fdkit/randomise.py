@@ -956,7 +956,9 @@ def check_sealed(
         )
         raise FdkitDataError([Problem(path.name, message)], source=path)
     plan, problem = _sealed_plan(json.loads(seal_path(path).read_text(encoding="utf-8")))
-    return SealCheck(allocation, verification, None if problem else plan)
+    if problem and plan is None:  # even --unsealed cannot follow a plan it cannot read
+        raise FdkitDataError([Problem(seal_path(path).name, problem)], source=seal_path(path))
+    return SealCheck(allocation, verification, plan)
 
 
 def _read_without_seal(path: Path) -> Allocation:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import eligibility, outcomes, randomise
 from .eligibility import Screening
+from .plan import Plan
 from .randomise import Allocation
 from .records import Records
 from .synth import Effects, Scenario, ScenarioError, follow_up, keep_chances
@@ -88,6 +89,18 @@ class TrialDesign:
     def sealed_at(self) -> str:
         """The seal's timestamp: midnight on the reference date, so the files reproduce."""
         return f"{self.reference_date.isoformat()}T00:00:00+00:00"
+
+    def plan(self) -> Plan:
+        """The analysis plan sealed with the shipped allocation: the trial's outcomes, analysed as the kit does.
+
+        The kit's defaults (:class:`fdkit.plan.Plan`), with the design's follow-up and its strata
+        as the pre-specified subgroups.
+        """
+        return Plan(
+            trial="The kit's synthetic Milton Keynes trial (synthetic records, for teaching)",
+            follow_up_months=self.follow_up_months,
+            subgroups=tuple(sorted(self.capacities)),
+        )
 
 
 @dataclass(frozen=True)

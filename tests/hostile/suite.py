@@ -1231,7 +1231,7 @@ def _(t):
 
 
 def sealed_trial(root: Path, plan_text: str | None = None) -> Path:
-    """The shipped trial with its sealed plan and plan file in ``root``; or, given ``plan_text``, sealed anew with it."""
+    """The shipped trial, its sealed plan and plan file in ``root``; or, given ``plan_text``, sealed anew with it."""
     from fdkit import plan as plans
     from fdkit import randomise as randomising
 

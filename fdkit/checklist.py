@@ -49,6 +49,7 @@ __all__ = [
     "checklist",
     "read_statements",
     "statements_template",
+    "statements_toml",
 ]
 
 FILLED = "filled from the data"
@@ -231,6 +232,18 @@ def read_statements(path: str | Path) -> dict[str, str]:
     if problems:
         raise FdkitDataError(problems, source=path)
     return {key: " ".join(value.split()) for key, value in values.items()}
+
+
+def statements_toml(statements: dict[str, str]) -> str:
+    """``report.toml`` holding ``statements`` (keys of :data:`STATEMENTS`), which :func:`read_statements` reads back."""
+    import json
+
+    if unknown := sorted(set(statements) - set(STATEMENTS)):
+        raise ValueError(f"not statements a report takes: {', '.join(unknown)}")
+    lines = ["# report.toml: the unit's own text for the CONSORT 2025 items the data cannot fill."]
+    for key, text in statements.items():
+        lines += [f"# (item {STATEMENTS[key][0]}) {STATEMENTS[key][1]}", f"{key} = {json.dumps(text)}"]
+    return "\n".join(lines) + "\n"
 
 
 def statements_template() -> str:

@@ -110,7 +110,14 @@ def _run_synth(args) -> int:
 
 
 RECORDS_FILES = ("persons.csv", "events.csv", "engagement.csv")
-SYNTH_TRIAL_FILES = ("eligible.csv", "funnel.csv", "allocation.csv", "trial_truth.csv", "analysis-plan.toml")
+SYNTH_TRIAL_FILES = (
+    "eligible.csv",
+    "funnel.csv",
+    "allocation.csv",
+    "trial_truth.csv",
+    "analysis-plan.toml",
+    "report.toml",
+)
 
 
 def _add_screen(commands) -> None:

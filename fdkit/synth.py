@@ -844,6 +844,12 @@ DATA_DICTIONARY = (
         "The analysis plan sealed with the allocation (fdkit plan); fdkit analyse and fdkit report follow it",
     ),
     (
+        "report.toml",
+        "*",
+        "",
+        "What can truly be said about the synthetic trial for CONSORT 2025 items the data cannot fill",
+    ),
+    (
         "trial_truth.csv",
         "expected_reduction",
         "percent",
@@ -942,7 +948,7 @@ def write_synthetic(
 
 def _write_trial(out: Path, records: Records, scenario: Scenario) -> Records:
     """Run the scenario's trial and write its files; return the records with its effects."""
-    from . import eligibility, randomise, synth_trial
+    from . import checklist, eligibility, randomise, synth_trial
     from . import plan as plans
 
     trial = synth_trial.run_trial(records, synth_trial.TrialDesign.from_scenario(scenario))
@@ -953,6 +959,9 @@ def _write_trial(out: Path, records: Records, scenario: Scenario) -> Records:
     plan = trial.design.plan()
     plans.write_plan(plan, out / plans.PLAN_FILE)
     randomise.write_allocation(trial.allocation, allocation_file, plan=plan)
+    (out / "report.toml").write_text(
+        checklist.statements_toml(trial.design.statements(scenario)), encoding="utf-8", newline="\n"
+    )
     trial.truth.to_csv(out / "trial_truth.csv", index=False, lineterminator="\n")
     return trial.records
 

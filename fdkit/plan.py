@@ -78,6 +78,7 @@ PRIMARY_METHODS = ("ratio_of_means",)
 INTERVALS = ("randomisation", "bootstrap")
 ADJUSTMENTS = ("holm", "benjamini-hochberg", "none")
 _FORMAT = 1
+KIT_WEIGHTS, KIT_LOOKUP = "the kit's illustrative weights", "the kit's offence lookup"
 _SHOWN = 60  # characters of a value echoed in a message
 
 
@@ -291,8 +292,7 @@ class Plan:
                 f"seed {self.seed}, {self.permutations:,} re-draws)",
                 f"multiplicity: {self.multiplicity_adjustment} over {len(self.multiplicity_family or ())} outcomes; "
                 f"subgroups: {subgroups}; engagement (CACE): {'yes' if self.cace else 'no'}",
-                f"harm weights: {self.harm_weights or 'the kit illustrative table'}; "
-                f"offence lookup: {self.offence_lookup or 'the kit lookup'}",
+                f"harm weights: {self.harm_weights or KIT_WEIGHTS}; offence lookup: {self.offence_lookup or KIT_LOOKUP}",
                 f"fingerprint (SHA-256): {self.sha256}",
             ]
         )

@@ -137,7 +137,7 @@ class Departure:
     option: str
 
     def __str__(self) -> str:
-        return f"{self.option} {_shown(self.used)} departs from the plan's {self.field} = {_shown(self.planned)}"
+        return f"{self.option} asks for {self.field} = {_shown(self.used)}, but the plan's is {_shown(self.planned)}"
 
 
 def _shown(value) -> str:
@@ -154,12 +154,10 @@ class PlanDeparted(Exception):
     def __init__(self, departures: tuple[Departure, ...], sealed: SealedPlan | None):
         self.departures = departures
         where = f" ({sealed})" if sealed is not None else ""
-        fields = ", ".join(dict.fromkeys(d.field for d in departures))
         super().__init__(
-            f"this departs from the analysis plan sealed with the allocation{where}: "
-            + "; ".join(map(str, departures))
-            + f'. Leave the option out to follow the plan, or give --deviate "reason" to run it anyway: its '
-            f"results are then labelled {NOT_PRE_SPECIFIED} ({fields})"
+            "; ".join(map(str, departures))
+            + f'{where}. Leave the option out to follow the plan, or give --deviate "reason" to run it anyway: '
+            f"every result it changes is then labelled {NOT_PRE_SPECIFIED}"
         )
 
 
@@ -296,9 +294,13 @@ def follow(sealed: SealedPlan, given: Mapping[str, Any], *, reason: str = "", ex
         if name == "methods":
             methods = tuple(value)
             if methods != plan.methods:
-                departures.append(Departure("sensitivity_methods", plan.methods, methods, OPTION_FIELDS[name]))
                 if plan.primary_method not in methods:
                     departures.append(Departure("primary_method", plan.primary_method, "none", OPTION_FIELDS[name]))
+                others = tuple(m for m in methods if m != plan.primary_method)
+                if others != plan.sensitivity_methods:
+                    departures.append(
+                        Departure("sensitivity_methods", plan.sensitivity_methods, others, OPTION_FIELDS[name])
+                    )
                 changes["methods"] = methods
             continue
         if name == "registration_id":

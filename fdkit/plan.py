@@ -292,7 +292,8 @@ class Plan:
                 f"seed {self.seed}, {self.permutations:,} re-draws)",
                 f"multiplicity: {self.multiplicity_adjustment} over {len(self.multiplicity_family or ())} outcomes; "
                 f"subgroups: {subgroups}; engagement (CACE): {'yes' if self.cace else 'no'}",
-                f"harm weights: {self.harm_weights or KIT_WEIGHTS}; offence lookup: {self.offence_lookup or KIT_LOOKUP}",
+                f"harm weights: {self.harm_weights or KIT_WEIGHTS}; "
+                f"offence lookup: {self.offence_lookup or KIT_LOOKUP}",
                 f"fingerprint (SHA-256): {self.sha256}",
             ]
         )

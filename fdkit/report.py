@@ -3,10 +3,13 @@
 :func:`build_report` computes the report's content from a records folder and a sealed
 allocation with the kit's own functions (no notebook, no kernel): the CONSORT flow, the
 baseline table, the pre-specified primary outcome and the secondary outcomes with their
-multiplicity adjustments, subgroups, engagement, limitations and an appendix.
+multiplicity adjustments, subgroups, engagement, limitations and an appendix. It follows the
+analysis plan sealed with the allocation (:mod:`fdkit.adherence`): settings left out take the
+plan's values, and a setting that departs from the plan needs a reason and is labelled.
 :func:`summary_text` writes the primary result in words. :func:`render_report` writes the
 report as one self-contained HTML file (every figure embedded, no scripts, nothing fetched)
-laid out after CONSORT 2010 for readers who are not statisticians, and :func:`write_pdf`
+laid out after CONSORT 2025 for readers who are not statisticians (:mod:`fdkit.checklist`
+maps each of its 30 items to a section), and :func:`write_pdf`
 prints it to an A4 PDF with headless Chromium where it is installed.
 
 ``notebooks/10_trial_report.ipynb`` is the teaching view of the same functions: how to read

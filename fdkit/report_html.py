@@ -349,7 +349,7 @@ def _changes(report: TrialReport) -> str:
     items = "".join(
         f"<li><strong>{_escape(PLAN_LABELS.get(d.field, d.field))}</strong>: the plan gives "
         f"{_escape(field_words(d.field, d.planned))}; this report uses {_escape(field_words(d.field, d.used))} "
-        f"({_escape(d.option.split(' ')[0])}).</li>"
+        f"({_escape(d.option.split(' ')[0] if d.option.startswith('--') else d.option)}).</li>"
         for d in report.following.departures
     )
     return _section(

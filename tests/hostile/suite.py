@@ -1353,12 +1353,16 @@ def _(t):
     return analyse(t, allocation=allocation)
 
 
-@case("analyse a 6-month window the plan does not name", 2, ("follow_up_months = 12", "--deviate"))
+@case("analyse a 6-month window the plan does not name", 2, ("follow_up_months = 6, but the plan's is 12", "--deviate"))
 def _(t):
     return analyse(t, "--follow-up-months", "6", allocation=sealed_trial(t))
 
 
-@case("report another primary outcome than the plan's", 2, "primary_outcome = harm_suspect")
+@case(
+    "report another primary outcome than the plan's",
+    2,
+    "primary_outcome = knife_suspect, but the plan's is harm_suspect",
+)
 def _(t):
     return report(t, "--primary", "knife_suspect", "--out", str(t / "r.html"), allocation=sealed_trial(t))
 

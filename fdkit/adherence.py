@@ -431,11 +431,17 @@ def results(frame: pd.DataFrame, run: Analysis) -> pd.DataFrame:
     """Every outcome, subgroup and method the analysis asks for, with the plan's multiplicity adjustment.
 
     Subgroups the analysis names but whose people are all in one arm are left out (the caller
-    says so). The Holm and Benjamini-Hochberg p-values are computed over the analysis's family,
+    says so); a subgroup no one is in is an error (:class:`fdkit.FdkitDataError`). The Holm and Benjamini-Hochberg p-values are computed over the analysis's family,
     per method and subgroup; outcomes outside the family have none.
     """
     strata = frame.groupby("stratum")["arm"].nunique()
     two_armed = sorted(strata.index[strata == 2])
+    if run.subgroups is not None and (absent := [s for s in run.subgroups if s not in strata.index]):
+        message = (
+            f"subgroups: the plan names {', '.join(map(repr, absent))}, which no one randomised is in "
+            f"(the strata are {', '.join(map(str, strata.index))})"
+        )
+        raise FdkitDataError([Problem("analysis plan", message)])
     subgroups = two_armed if run.subgroups is None else [s for s in run.subgroups if s in two_armed]
     outcomes = tuple(o for o in run.outcomes if o in frame)
     table = analysis.results_table(

@@ -29,8 +29,9 @@ examples:
   fdkit synth --out my_records          write the kit's synthetic police records
   fdkit validate synthetic              check a records folder and summarise it
   fdkit screen --records synthetic --reference-date 2023-02-01 --out eligible.csv
+  fdkit plan --out analysis-plan.toml --subgroups 11-17,18-25
   fdkit randomise --eligible eligible.csv --strata age_band --treat 11-17=20 --treat 18-25=25 \\
-      --seed 20230201 --date 2023-02-01 --out allocation.csv
+      --seed 20230201 --date 2023-02-01 --out allocation.csv --plan analysis-plan.toml
   fdkit verify --eligible eligible.csv allocation.csv
   fdkit analyse --records synthetic --allocation synthetic/allocation.csv --out results.csv
   fdkit power --n-treated 45 --n-control 103 --reduction 54 --sims 1000 --seed 1 --out power.csv

@@ -305,3 +305,10 @@ def test_the_report_toml_template_reads_back_once_filled(tmp_path, capsys):
     path = tmp_path / "report.toml"
     path.write_text(filled)
     assert set(checklist.read_statements(path)) == set(checklist.STATEMENTS)
+
+
+def test_a_planned_subgroup_no_one_is_in_is_refused_not_dropped():
+    frame = outcomes.build_frame(load_records(SHIPPED), randomise.read_allocation(SHIPPED / "allocation.csv"))
+    run = adherence.Analysis.of(plans.Plan(subgroups=("11-17", "26-30"), permutations=100))
+    with pytest.raises(FdkitDataError, match="subgroups: the plan names '26-30', which no one randomised is in"):
+        adherence.results(frame, run)

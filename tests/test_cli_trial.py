@@ -121,7 +121,19 @@ def test_bad_capacity_is_a_data_error_and_bad_usage_exits_2(eligible, tmp_path, 
 
 @pytest.mark.parametrize(
     "command",
-    ["validate", "synth", "screen", "randomise", "verify", "analyse", "power", "report", "pseudonymise", "workshop"],
+    [
+        "validate",
+        "synth",
+        "screen",
+        "plan",
+        "randomise",
+        "verify",
+        "analyse",
+        "power",
+        "report",
+        "pseudonymise",
+        "workshop",
+    ],
 )
 def test_every_command_shows_an_example_in_its_help(command):
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")

@@ -431,8 +431,9 @@ def results(frame: pd.DataFrame, run: Analysis) -> pd.DataFrame:
     """Every outcome, subgroup and method the analysis asks for, with the plan's multiplicity adjustment.
 
     Subgroups the analysis names but whose people are all in one arm are left out (the caller
-    says so); a subgroup no one is in is an error (:class:`fdkit.FdkitDataError`). The Holm and Benjamini-Hochberg p-values are computed over the analysis's family,
-    per method and subgroup; outcomes outside the family have none.
+    says so); a subgroup no one is in is an error (:class:`fdkit.FdkitDataError`). The Holm and
+    Benjamini-Hochberg p-values are computed over the analysis's family, per method and subgroup;
+    outcomes outside the family have none.
     """
     strata = frame.groupby("stratum")["arm"].nunique()
     two_armed = sorted(strata.index[strata == 2])

@@ -194,26 +194,21 @@ class Following:
         """
         if self.sealed is None:
             return table
-        plan = self.sealed.plan
-        fields = np.empty(len(table), dtype=object)
-        fields[:] = ""
-        for departure in self.departures:
-            hit = _touched(departure, plan, table)
-            fields[hit] = [f"{text}; {departure.field}" if text else departure.field for text in fields[hit]]
-        fields = np.array([";".join(dict.fromkeys(f.split("; "))).replace(";", "; ") if f else "" for f in fields])
-        status = np.where(fields == "", PRE_SPECIFIED, NOT_PRE_SPECIFIED)
+        hits = [(d.field, _touched(d, self.sealed.plan, self.analysis, table)) for d in self.departures]
+        fields = ["; ".join(dict.fromkeys(name for name, hit in hits if hit[row])) for row in range(len(table))]
+        status = [NOT_PRE_SPECIFIED if named else PRE_SPECIFIED for named in fields]
         return table.assign(plan=status, departs_from=fields)
 
 
 def _uses(method: str, parameter: str) -> bool:
-    """Whether a method's result depends on ``parameter`` (seed, permutations, resamples)."""
+    """Whether a method's result depends on ``parameter`` (``seed`` or ``permutations``)."""
     if method in analysis.REGISTRY:
         return parameter in inspect.signature(analysis.REGISTRY[method].run).parameters
-    return parameter in ("seed", "permutations")  # the CACE and the interaction tests re-draw the design
+    return True  # the CACE and the interaction tests re-draw the design
 
 
-def _touched(departure: Departure, plan: Plan, table: pd.DataFrame) -> np.ndarray:
-    """Which rows of a results table a departure changes."""
+def _touched(departure: Departure, plan: Plan, run: Analysis, table: pd.DataFrame) -> np.ndarray:
+    """Which rows of a results table a departure changes (``run``: the analysis as it ran)."""
     rows = len(table)
     name = departure.field
     outcome = table["outcome"] if "outcome" in table else pd.Series([""] * rows, index=table.index)
@@ -232,8 +227,10 @@ def _touched(departure: Departure, plan: Plan, table: pd.DataFrame) -> np.ndarra
         return (method.isin(analysis.REGISTRY) & ~method.isin(plan.methods)).to_numpy()
     if name == "interval":
         return (method == plan.primary_method).to_numpy()
-    if name in ("seed", "permutations", "resamples"):
-        return method.map(lambda m: _uses(m, name) if m else name != "resamples").to_numpy(bool)
+    if name == "resamples":  # only the bootstrap interval resamples
+        return ((method == plan.primary_method) & (run.interval == "bootstrap")).to_numpy()
+    if name in ("seed", "permutations"):
+        return method.map(lambda m: _uses(m, name) if m else True).to_numpy(bool)
     if name == "subgroups":
         if "subgroup" not in table:
             return np.zeros(rows, dtype=bool)

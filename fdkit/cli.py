@@ -612,9 +612,7 @@ def _add_deviate(parser) -> None:
 
 
 #: What fdkit analyse has always run for an allocation sealed without a plan.
-ANALYSE_DEFAULTS = {
-    "outcomes": None,  # every outcome, in the kit's order
-    "methods": None,  # the default table
+ANALYSE_DEFAULTS = {  # and every outcome, by the methods of the default table
     "follow_up_months": 12,
     "baseline_months": 24,
     "seed": 0,
@@ -624,22 +622,16 @@ ANALYSE_DEFAULTS = {
 }
 
 
-def _following(args, checked, given: dict, defaults: dict):
-    """The analysis to run for a checked allocation: its sealed plan's (with departures), or the options'."""
+def _analysis_following(args, checked, given: dict):
+    """What fdkit analyse runs: the sealed plan (with any departures), or the options and their defaults."""
     from . import adherence, analysis, outcomes
 
-    if checked.plan is None:
-        if args.deviate:
-            print(
-                f"fdkit {args.command}: note: --deviate is ignored: the allocation was sealed without an analysis plan"
-            )
-        filled = {
-            **defaults,
-            "outcomes": defaults.get("outcomes") or outcomes.OUTCOME_NAMES,
-            "methods": defaults.get("methods") or analysis.DEFAULT_METHODS,
-        }
-        return adherence.unplanned(given, filled)
-    return _follow_plan(args, checked.plan, given)
+    if checked.plan is not None:
+        return _follow_plan(args, checked.plan, given)
+    if args.deviate:
+        print(f"fdkit {args.command}: note: --deviate is ignored: no analysis plan was sealed", file=sys.stderr)
+    defaults = dict(ANALYSE_DEFAULTS, outcomes=outcomes.OUTCOME_NAMES, methods=analysis.DEFAULT_METHODS)
+    return adherence.unplanned(given, defaults)
 
 
 def _follow_plan(args, sealed, given: dict, tables=()):
@@ -691,7 +683,7 @@ def _run_analyse(args) -> int:
         "interval": args.interval,
         "methods": args.methods,
     }
-    following = _following(args, checked, given, ANALYSE_DEFAULTS)  # refuses a departure early, before any work
+    following = _analysis_following(args, checked, given)  # refuses a departure early, before any work
     if not checked.sealed:
         print(_unsealed_banner(checked))
     with bar(7, "fdkit analyse") as shown:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The kit works from a wheel, outside any checkout: build and install it into a fresh virtual
 # environment (pinned dependencies), then, from an empty temporary folder, run `fdkit synth`,
-# `fdkit report` on the shipped trial (timed; the target is 15 s or less) and `fdkit workshop`.
+# `fdkit report` on the shipped trial (timed; the target is 15 s or less), a trial run from a plan
+# sealed at randomisation (analyse and report with no analysis options) and `fdkit workshop`.
 # Usage: bash .ci/wheel.sh   (idempotent; leaves nothing behind but pip's cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,31 @@ print(f"fdkit report from the wheel: {wall:.1f} s wall, {usage.ru_utime + usage.
       "the notebook-kernel report took about 40 s")
 PY
 grep -q 'id="summary"' report.html
+
+# A plan sealed at randomisation drives analyse and report with no analysis options at all.
+mkdir trial
+"$FDKIT" plan --out trial/analysis-plan.toml --subgroups 11-17,18-25 --registration ISRCTN12345678
+"$FDKIT" screen --records records --reference-date 2023-02-01 --out trial/eligible.csv --funnel-out trial/funnel.csv
+"$FDKIT" randomise --eligible trial/eligible.csv --strata age_band --treat 11-17=20 --treat 18-25=25 \
+    --seed 20230201 --date 2023-02-01 --out trial/allocation.csv --plan trial/analysis-plan.toml
+"$FDKIT" verify --eligible trial/eligible.csv trial/allocation.csv | grep "analysis-plan.toml sealed on" >/dev/null
+"$FDKIT" analyse --records records --allocation trial/allocation.csv --out results.csv | grep "every result is pre-specified" >/dev/null
+"$WORK/venv/bin/python" - <<'PY'
+import pandas as pd
+plan = pd.read_csv("results.csv")["plan"]
+assert set(plan) == {"pre-specified"}, f"results.csv labels {sorted(set(plan))}"
+PY
+"$FDKIT" report --records records --allocation trial/allocation.csv --funnel trial/funnel.csv --out trial-report.html
+grep -q "Changes to the plan: none." trial-report.html
+grep -q "ISRCTN12345678" trial-report.html
+set +e  # a departure from the plan without --deviate must be refused (exit 2), writing nothing
+"$FDKIT" analyse --records records --allocation trial/allocation.csv --out post-hoc.csv --follow-up-months 6 2>/dev/null
+code=$?
+set -e
+test "$code" -eq 2 && test ! -e post-hoc.csv
+"$FDKIT" analyse --records records --allocation trial/allocation.csv --out post-hoc.csv --follow-up-months 6 \
+    --deviate "checking the label" | grep "NOT PRE-SPECIFIED" >/dev/null
+echo "plan check passed: the sealed plan drove analyse and report; a post-hoc window was refused, then labelled"
 
 "$FDKIT" workshop --out workshop
 test -f workshop/student/10_trial_report.ipynb

@@ -32,8 +32,9 @@ examples:
   fdkit synth --out my_records          write the kit's synthetic police records
   fdkit validate synthetic              check a records folder and summarise it
   fdkit screen --records synthetic --reference-date 2023-02-01 --out eligible.csv
+  fdkit plan --out analysis-plan.toml --subgroups 11-17,18-25
   fdkit randomise --eligible eligible.csv --strata age_band --treat 11-17=20 --treat 18-25=25 \\
-      --seed 20230201 --date 2023-02-01 --out allocation.csv
+      --seed 20230201 --date 2023-02-01 --out allocation.csv --plan analysis-plan.toml
   fdkit verify --eligible eligible.csv allocation.csv
   fdkit analyse --records synthetic --allocation synthetic/allocation.csv --out results.csv
   fdkit power --n-treated 45 --n-control 103 --reduction 54 --sims 1000 --seed 1 --out power.csv
@@ -121,7 +122,14 @@ def _run_synth(args) -> int:
 
 
 RECORDS_FILES = ("persons.csv", "events.csv", "engagement.csv")
-SYNTH_TRIAL_FILES = ("eligible.csv", "funnel.csv", "allocation.csv", "trial_truth.csv")
+SYNTH_TRIAL_FILES = (
+    "eligible.csv",
+    "funnel.csv",
+    "allocation.csv",
+    "trial_truth.csv",
+    "analysis-plan.toml",
+    "report.toml",
+)
 
 
 def _add_screen(commands) -> None:
@@ -250,6 +258,13 @@ def _add_randomise(commands) -> None:
     parser.add_argument("--n-treated", type=_non_negative_int, help="treated places in all (complete method)")
     parser.add_argument("--probability", type=float, default=0.5, help="chance of treatment (simple method)")
     parser.add_argument("--previous", type=Path, help="an earlier allocation this wave adds to")
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        metavar="TOML",
+        help="an analysis plan (fdkit plan) to seal with the allocation: its fingerprint and full text go in the "
+        "seal, and fdkit analyse and fdkit report will follow it",
+    )
     _add_lookup(parser, purpose="the unit offence lookup the eligible list was screened with, to record in the seal")
     parser.set_defaults(run=_run_randomise)
 
@@ -260,7 +275,7 @@ def _run_randomise(args) -> int:
     from .offences import describe_lookup
 
     previous_seal = randomise.seal_path(args.previous) if args.previous else None
-    outputs = files.OutputGuard(inputs=[args.eligible, args.previous, previous_seal])
+    outputs = files.OutputGuard(inputs=[args.eligible, args.previous, previous_seal, args.plan])
     for existing in (args.out, randomise.seal_path(args.out)):
         if existing.exists() and files.resolved(existing) not in outputs.inputs:
             raise files.OutputRefused(randomise._refusal(existing, args.out))
@@ -281,6 +296,7 @@ def _run_randomise(args) -> int:
         raise SystemExit(_usage(args, "complete allocation needs --n-treated"))
     eligible = read_eligible(args.eligible, strata=args.strata if method == "stratified" else None)
     previous = randomise.read_allocation(args.previous) if args.previous else None
+    plan = _plan_to_seal(args, capacities if method == "stratified" else {})
     try:
         allocation = randomise.allocate(
             eligible,
@@ -297,10 +313,46 @@ def _run_randomise(args) -> int:
         raise _data_error(args.eligible, str(error)) from error
     lookup = _lookup(args)
     described = None if lookup is None else describe_lookup(lookup)
-    path, seal = randomise.write_allocation(allocation, args.out, offence_lookup=described)
+    path, seal = randomise.write_allocation(allocation, args.out, offence_lookup=described, plan=plan)
     print(allocation.counts().to_string())
     print(f"\nwrote {path} and its seal {seal}")
+    if plan is not None:
+        sealed = randomise.sealed_plan(path)
+        print(f"{sealed}; fdkit analyse and fdkit report will follow it")
     return 0
+
+
+def _plan_to_seal(args, capacities: dict):
+    """The plan this wave seals: the one given, or the one an earlier wave sealed (never a new one)."""
+    from . import plan as plans
+    from . import randomise
+
+    earlier = randomise.sealed_plan(args.previous) if args.previous else None
+    if args.plan is None:
+        return earlier
+    plan = plans.read_plan(args.plan)
+    if problems := plans.check_files(plan, args.plan.parent):
+        raise FdkitDataError(problems, source=args.plan)
+    if earlier is not None:
+        if earlier.sha256 != plan.sha256:
+            changes = "; ".join(str(d) for d in plans.differences(earlier.plan, plan))
+            raise SystemExit(
+                _usage(
+                    args,
+                    f"{args.previous.name} was sealed with an analysis plan on {earlier.date} (SHA-256 "
+                    f"{earlier.sha256[:16]}), and a sealed plan is never changed ({changes}); leave out --plan "
+                    "to keep it",
+                )
+            )
+        return earlier
+    strata = set(capacities) or {"all"}
+    if outside := [s for s in plan.subgroups if s not in strata]:
+        message = (
+            f"subgroups: {outside[0]!r} is not a stratum of this randomisation "
+            f"({', '.join(sorted(strata)) if capacities else 'it is not stratified'})"
+        )
+        raise _data_error(args.plan, message)
+    return plan
 
 
 def _add_verify(commands) -> None:
@@ -317,6 +369,12 @@ def _add_verify(commands) -> None:
     parser.add_argument(
         "--eligible", type=Path, action="append", required=True, help="the eligible list of each wave, in order"
     )
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        metavar="TOML",
+        help="a plan file to compare with the plan sealed with the allocation (default: the one beside it)",
+    )
     parser.set_defaults(run=_run_verify)
 
 
@@ -324,9 +382,164 @@ def _run_verify(args) -> int:
     from . import randomise
     from .eligibility import read_eligible
 
-    result = randomise.verify(args.allocation, [read_eligible(path) for path in args.eligible])
+    result = randomise.verify(args.allocation, [read_eligible(path) for path in args.eligible], plan=args.plan)
     print(result, file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
+
+
+def _add_plan(commands) -> None:
+    parser = commands.add_parser(
+        "plan",
+        help="write or check an analysis plan, to seal with the allocation",
+        description="Write analysis-plan.toml: the primary and secondary outcomes, the follow-up and baseline "
+        "windows, the day rule, the methods and alpha, the multiplicity family and adjustment, the subgroups, the "
+        "engagement (CACE) analysis, the harm weights and offence lookup (pinned by fingerprint), and the trial's "
+        "registration and protocol. Seal it with 'fdkit randomise --plan'; 'fdkit analyse' and 'fdkit report' then "
+        "follow it with no analysis options, and anything that departs from it runs only with --deviate.",
+        epilog="examples:\n"
+        "  fdkit plan --out analysis-plan.toml --primary harm_suspect --subgroups 11-17,18-25 "
+        "--registration ISRCTN12345678\n"
+        "  fdkit plan --template > analysis-plan.toml      # then edit it\n"
+        "  fdkit plan --check analysis-plan.toml\n"
+        "  fdkit randomise --eligible eligible.csv --strata age_band --treat 11-17=20 --treat 18-25=25 \\\n"
+        "      --seed 20230201 --date 2023-02-01 --out allocation.csv --plan analysis-plan.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--out", type=Path, help="the plan file to write (analysis-plan.toml)")
+    what.add_argument("--check", type=Path, metavar="TOML", help="check a plan file, field by field, and stop")
+    what.add_argument("--template", action="store_true", help="print a commented plan with the kit's defaults")
+    what.add_argument(
+        "--report-template",
+        action="store_true",
+        help="print a commented report.toml: your text for the CONSORT 2025 items the data cannot fill",
+    )
+    fields = parser.add_argument_group("the plan (defaults: the Milton Keynes trial's analysis)")
+    fields.add_argument("--trial", default="", help="the trial's name")
+    fields.add_argument("--registration", default="", metavar="ID", help="registry identifier, e.g. ISRCTN12345678")
+    fields.add_argument(
+        "--protocol", default="", metavar="URL", help="where the protocol can be read (web address or DOI)"
+    )
+    fields.add_argument("--primary", default="harm_suspect", metavar="OUTCOME", help="the primary outcome")
+    fields.add_argument(
+        "--secondary",
+        type=_names_list,
+        metavar="A,B",
+        help="secondary outcomes in order (default: every other; 'none')",
+    )
+    fields.add_argument("--follow-up-months", type=int, default=12, help="follow-up length (default 12)")
+    fields.add_argument("--baseline-months", type=int, default=24, help="baseline length (default 24)")
+    fields.add_argument(
+        "--sensitivity", type=_names_list, metavar="A,B", help="sensitivity methods (default: the kit's default table)"
+    )
+    fields.add_argument("--interval", choices=("randomisation", "bootstrap"), default="randomisation")
+    fields.add_argument("--seed", type=_seed, default=0, help="seed of the resampling (default 0)")
+    fields.add_argument("--permutations", type=int, default=2000, help="re-draws per randomisation test (default 2000)")
+    fields.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    fields.add_argument(
+        "--family", type=_names_list, metavar="A,B", help="outcomes adjusted together (default: every hypothesis)"
+    )
+    fields.add_argument("--adjustment", choices=("holm", "benjamini-hochberg", "none"), default="holm")
+    fields.add_argument("--subgroups", type=_names_list, default=(), metavar="A,B", help="strata analysed on their own")
+    fields.add_argument("--no-cace", action="store_true", help="leave out the effect among those who engaged")
+    fields.add_argument(
+        "--harm-weights", type=Path, metavar="CSV", help="harm weights (default: the kit's illustrative)"
+    )
+    fields.add_argument("--lookup", type=Path, metavar="CSV", help="your unit's offence lookup (default: the kit's)")
+    parser.add_argument("--force", action="store_true", help="replace an existing plan file (never a sealed one)")
+    parser.set_defaults(run=_run_plan)
+
+
+def _names_list(text: str) -> tuple[str, ...]:
+    return () if text.strip().lower() == "none" else tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+#: The command-line option that sets each plan field, for messages.
+PLAN_OPTIONS = {
+    "trial": "--trial",
+    "registration_id": "--registration",
+    "protocol_url": "--protocol",
+    "primary_outcome": "--primary",
+    "secondary_outcomes": "--secondary",
+    "follow_up_months": "--follow-up-months",
+    "baseline_months": "--baseline-months",
+    "sensitivity_methods": "--sensitivity",
+    "interval": "--interval",
+    "seed": "--seed",
+    "permutations": "--permutations",
+    "resamples": "--resamples",
+    "multiplicity_family": "--family",
+    "multiplicity_adjustment": "--adjustment",
+    "subgroups": "--subgroups",
+    "cace": "--no-cace",
+    "harm_weights": "--harm-weights",
+    "offence_lookup": "--lookup",
+}
+
+
+def _run_plan(args) -> int:
+    import os
+
+    from . import files, harm, offences
+    from . import plan as plans
+
+    if args.template:
+        sys.stdout.write(plans.Plan().to_toml())
+        return 0
+    if args.report_template:
+        from .checklist import statements_template
+
+        sys.stdout.write(statements_template())
+        return 0
+    if args.check:
+        checked = plans.read_plan(args.check)
+        if problems := plans.check_files(checked, args.check.parent):
+            raise FdkitDataError(problems, source=args.check)
+        print(f"{args.check} is a sound analysis plan:\n{checked.describe()}")
+        return 0
+    outputs = files.OutputGuard(inputs=[args.harm_weights, args.lookup], force=args.force)
+    outputs.claim(args.out)
+    values: dict = {
+        "trial": args.trial,
+        "registration_id": args.registration,
+        "protocol_url": args.protocol,
+        "primary_outcome": args.primary,
+        "follow_up_months": args.follow_up_months,
+        "baseline_months": args.baseline_months,
+        "interval": args.interval,
+        "seed": args.seed,
+        "permutations": args.permutations,
+        "resamples": args.resamples,
+        "multiplicity_adjustment": args.adjustment,
+        "subgroups": args.subgroups,
+        "cace": not args.no_cace,
+    }
+    chosen = {
+        "secondary_outcomes": args.secondary,
+        "sensitivity_methods": args.sensitivity,
+        "multiplicity_family": args.family,
+    }
+    values.update({name: value for name, value in chosen.items() if value is not None})
+    if "secondary_outcomes" not in values:  # every other outcome, in the kit's order
+        values["secondary_outcomes"] = tuple(o for o in plans.Plan().outcomes if o != args.primary)
+    folder = args.out.parent
+    for name, path, sha in (
+        ("harm_weights", args.harm_weights, lambda p: harm.weights_sha256(harm.read_weights(p))),
+        ("offence_lookup", args.lookup, lambda p: offences.lookup_sha256(offences.read_lookup(p))),
+    ):
+        if path is not None:
+            values[name] = Path(os.path.relpath(path.resolve(), folder.resolve())).as_posix()
+            values[f"{name}_sha256"] = sha(path)
+    try:
+        written = plans.Plan(**values)
+    except FdkitDataError as error:
+        messages = [p.message for p in error.problems]
+        shown = "; ".join(f"{PLAN_OPTIONS.get(m.split(':')[0], m.split(':')[0])} ({m})" for m in messages)
+        raise SystemExit(_usage(args, shown)) from None
+    plans.write_plan(written, args.out, guard=outputs)
+    print(f"wrote {args.out}:\n{written.describe()}")
+    print(f"\ncheck it with 'fdkit plan --check {args.out}', then seal it with 'fdkit randomise ... --plan {args.out}'")
+    return 0
 
 
 def _add_analyse(commands) -> None:
@@ -337,46 +550,60 @@ def _add_analyse(commands) -> None:
         "records and the allocation, then estimate the effects by every default method, overall and "
         "per stratum, with Holm and Benjamini-Hochberg adjusted p-values. Every interval inverts the "
         "test whose p-value is beside it (column 'interval' says how it was made; 'p_mcse' is a "
-        "randomisation p-value's Monte Carlo SE), so it excludes 0 exactly when p < 0.05.",
+        "randomisation p-value's Monte Carlo SE), so it excludes 0 exactly when p < 0.05. An allocation "
+        "sealed with an analysis plan (fdkit randomise --plan) is analysed exactly as the plan says, with no "
+        "options; an option that departs from the plan runs only with --deviate, and its results are "
+        "labelled 'not pre-specified' (columns 'plan' and 'departs_from').",
         epilog="example:\n  fdkit analyse --records synthetic --allocation synthetic/allocation.csv "
-        "--out results.csv --frame-out frame.csv --seed 1",
+        "--out results.csv --frame-out frame.csv\n"
+        "a post-hoc choice, labelled:\n  fdkit analyse --records synthetic --allocation synthetic/allocation.csv "
+        "--out results-6m.csv --follow-up-months 6 --deviate 'asked for by the board after the results'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--records", type=Path, required=True, help="the records folder")
     parser.add_argument("--allocation", type=Path, required=True, help="the allocation CSV (its seal beside it)")
     parser.add_argument("--out", type=Path, required=True, help="where to write the results table (CSV)")
     parser.add_argument("--frame-out", type=Path, help="also write the per-person outcome frame (CSV)")
-    parser.add_argument("--follow-up-months", type=_positive_int, default=12, help="follow-up length (default 12)")
     parser.add_argument(
-        "--harm-weights", type=Path, help="CSV of offence_code,weight (default: the kit's illustrative weights)"
+        "--follow-up-months", type=_positive_int, default=None, help="follow-up length (default: the plan's, else 12)"
     )
-    parser.add_argument("--seed", type=_seed, default=0, help="seed for resampling (default 0)")
     parser.add_argument(
-        "--resamples", type=int, default=2000, help="bootstrap resamples, with --interval bootstrap (default 2000)"
+        "--harm-weights",
+        type=Path,
+        help="CSV of offence_code,weight (default: the plan's, else the kit's illustrative weights)",
+    )
+    parser.add_argument("--seed", type=_seed, default=None, help="seed for resampling (default: the plan's, else 0)")
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=None,
+        help="bootstrap resamples, with --interval bootstrap (default: the plan's, else 2000)",
     )
     parser.add_argument(
         "--permutations",
         type=int,
-        default=4000,
-        help="re-draws of the design for randomisation tests (default 4000: p_mcse <= 0.005 near 0.05)",
+        default=None,
+        help="re-draws of the design for randomisation tests (default: the plan's, else 4000: p_mcse <= 0.005 "
+        "near 0.05)",
     )
     parser.add_argument(
         "--interval",
         choices=("randomisation", "bootstrap"),
-        default="randomisation",
-        help="the ratio of means' interval: inverting its randomisation test (default, calibrated) or the "
+        default=None,
+        help="the ratio of means' interval: inverting its randomisation test (the default, calibrated) or the "
         "stratified percentile bootstrap (kept for teaching; it under-covers at ~150 people)",
     )
     parser.add_argument(
         "--methods",
         type=lambda t: tuple(t.split(",")),
         default=None,
-        help="comma-separated methods (default: "
+        help="comma-separated methods (default: the plan's, else "
         + ",".join(_analysis_methods(default=True))
         + "; also "
         + ",".join(sorted(set(_analysis_methods()) - set(_analysis_methods(default=True))))
         + " by name)",
     )
+    _add_deviate(parser)
     parser.add_argument("--dayfirst", action="store_true", help="read day-first dates in the records")
     _add_seal_options(parser)
     _add_extract_date(parser)
@@ -385,15 +612,72 @@ def _add_analyse(commands) -> None:
     parser.set_defaults(run=_run_analyse)
 
 
+def _add_deviate(parser) -> None:
+    parser.add_argument(
+        "--deviate",
+        default="",
+        metavar="REASON",
+        help="run options that depart from the sealed analysis plan anyway, for this reason; every result they "
+        "touch is labelled 'not pre-specified'",
+    )
+
+
+#: What fdkit analyse has always run for an allocation sealed without a plan.
+ANALYSE_DEFAULTS = {  # and every outcome, by the methods of the default table
+    "follow_up_months": 12,
+    "baseline_months": 24,
+    "seed": 0,
+    "permutations": 4000,
+    "resamples": 2000,
+    "interval": "randomisation",
+}
+
+
+def _analysis_following(args, checked, given: dict):
+    """What fdkit analyse runs: the sealed plan (with any departures), or the options and their defaults."""
+    from . import adherence, analysis, outcomes
+
+    if checked.plan is not None:
+        return _follow_plan(args, checked.plan, given)
+    if args.deviate:
+        print(f"fdkit {args.command}: note: --deviate is ignored: no analysis plan was sealed", file=sys.stderr)
+    defaults = dict(ANALYSE_DEFAULTS, outcomes=outcomes.OUTCOME_NAMES, methods=analysis.DEFAULT_METHODS)
+    return adherence.unplanned(given, defaults)
+
+
+def _follow_plan(args, sealed, given: dict, tables=()):
+    """:func:`fdkit.adherence.follow`, a departure without --deviate being a usage error."""
+    from . import adherence
+
+    try:
+        return adherence.follow(sealed, given, reason=args.deviate, extra=tables)
+    except adherence.PlanDeparted as departed:
+        raise SystemExit(_usage(args, str(departed))) from None
+
+
+def _plan_banner(following) -> str:
+    """A line or two on how the analysis stands to the sealed plan."""
+    from .adherence import NOT_PRE_SPECIFIED
+
+    if following.sealed is None:
+        return "no analysis plan was sealed with this allocation: the analysis follows the options given"
+    if not following.departures:
+        return f"following {following.sealed}: every result is pre-specified"
+    lines = [f"{NOT_PRE_SPECIFIED.upper()}: this analysis departs from {following.sealed}"]
+    lines += [f"  - {departure}" for departure in following.departures]
+    lines.append(f"  reason given: {following.reason}")
+    return "\n".join(lines)
+
+
 def _run_analyse(args) -> int:
-    from . import analysis, harm, outcomes, randomise
+    from . import adherence, outcomes, randomise
     from .progress import bar, stepper
     from .records import load_records
 
-    if args.follow_up_months < 1 or args.resamples < 100 or args.permutations < 100:
-        raise SystemExit(
-            _usage(args, "--follow-up-months must be at least 1, --resamples and --permutations at least 100")
-        )
+    if (args.resamples is not None and args.resamples < 100) or (
+        args.permutations is not None and args.permutations < 100
+    ):
+        raise SystemExit(_usage(args, "--resamples and --permutations must be at least 100"))
     if args.methods and (unknown := set(args.methods) - set(_analysis_methods())):
         raise SystemExit(
             _usage(args, f"unknown methods {', '.join(sorted(unknown))}; choose from {', '.join(_analysis_methods())}")
@@ -402,17 +686,47 @@ def _run_analyse(args) -> int:
     outputs.claim(args.out)
     outputs.claim(args.frame_out)
     checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
+    given = {
+        "follow_up_months": args.follow_up_months,
+        "seed": args.seed,
+        "permutations": args.permutations,
+        "resamples": args.resamples,
+        "interval": args.interval,
+        "methods": args.methods,
+    }
+    following = _analysis_following(args, checked, given)  # refuses a departure early, before any work
     if not checked.sealed:
         print(_unsealed_banner(checked))
     with bar(7, "fdkit analyse") as shown:
         step = stepper(shown)
+        folder = args.allocation.parent
+        lookup = adherence.planned_lookup(checked.plan, folder, args.lookup)
         records = load_records(
-            args.records, dayfirst=args.dayfirst, lookup=_lookup(args), extract_date=args.extract_date, progress=step
+            args.records, dayfirst=args.dayfirst, lookup=lookup, extract_date=args.extract_date, progress=step
         )
         allocation = checked.allocation
-        weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
+        weights = adherence.planned_weights(checked.plan, folder, args.harm_weights)
+        if checked.plan is not None:
+            tables = adherence.table_departures(
+                checked.plan,
+                weights=weights,
+                weights_given=args.harm_weights,
+                lookup=records.lookup,
+                lookup_given=args.lookup,
+                reason=args.deviate,
+            )
+            if tables:
+                following = _follow_plan(args, checked.plan, given, tables)
+        run = following.analysis
+        print(_plan_banner(following))
         step("building the outcomes")
-        frame = outcomes.build_frame(records, allocation, weights=weights, follow_up_months=args.follow_up_months)
+        frame = outcomes.build_frame(
+            records,
+            allocation,
+            weights=weights,
+            follow_up_months=run.follow_up_months,
+            baseline_months=run.baseline_months,
+        )
         for arm in ("treatment", "control"):
             if not (frame["arm"] == arm).any():
                 raise _data_error(args.allocation, f"no one in the {arm} arm: there is nothing to compare")
@@ -427,29 +741,27 @@ def _run_analyse(args) -> int:
                 f"note: no separate estimate for {', '.join(one_armed)}: everyone there is in one arm", file=sys.stderr
             )
         step("estimating the effects (re-drawing the design)")
-        table = analysis.results_table(
-            frame,
-            methods=args.methods or analysis.DEFAULT_METHODS,
-            seed=args.seed,
-            resamples=args.resamples,
-            permutations=args.permutations,
-            interval=args.interval,
-            subgroups=("all", *sorted(arms_per_stratum.index[arms_per_stratum == 2])),
-        )
+        table = following.label(adherence.results(frame, run))
         step(f"writing {args.out}")
         outputs.write_csv(table.assign(**stamp), args.out)
-    shown = table[(table["subgroup"] == "all") & (table["method"] == "ratio_of_means")]
+    primary_method = run.methods[0]
+    shown = table[(table["subgroup"] == "all") & (table["method"] == primary_method)]
     print(
         f"{len(frame)} people ({(frame['arm'] == 'treatment').sum()} treatment), "
-        f"{args.follow_up_months}-month follow-up; ratio of means, all ages:"
+        f"{run.follow_up_months}-month follow-up; {primary_method.replace('_', ' ')}, all ages:"
     )
-    printed = shown[["outcome", "mean_treated", "mean_control", "pct_reduction", "ci_low", "ci_high", "p_value"]]
+    columns = ["outcome", "mean_treated", "mean_control", "pct_reduction", "ci_low", "ci_high", "p_value"]
+    if following.departures:
+        columns.append("plan")
+    printed = shown[columns]
     print(
         printed.round({"mean_treated": 3, "mean_control": 3, "pct_reduction": 1, "ci_low": 1, "ci_high": 1})
         .round({"p_value": 3})
         .to_string(index=False)
     )
-    print("95% intervals invert the equal-tailed score randomisation test" if args.interval == "randomisation" else "")
+    intervals = set(shown["interval"].dropna().astype(str)) - {"", "none"}
+    if intervals:
+        print(f"95% intervals: {'; '.join(sorted(intervals))}")
     print(
         f"\nall methods and subgroups written to {args.out}"
         + (f"; outcome frame to {args.frame_out}" if args.frame_out else "")
@@ -659,18 +971,32 @@ def _add_report(commands) -> None:
     )
     parser.add_argument(
         "--primary",
-        default="harm_suspect",
+        default=None,
         metavar="OUTCOME",
-        help="the pre-specified primary outcome, as named in the trial's protocol: harm_suspect (default), "
+        help="the primary outcome (default: the sealed plan's, else harm_suspect): harm_suspect, "
         "knife_suspect, violence_suspect, violence_sexual_suspect, other_npi_suspect, violence_victim or knife_victim",
     )
-    parser.add_argument("--follow-up-months", type=_positive_int, default=12, help="follow-up length (default 12)")
-    parser.add_argument("--harm-weights", type=Path, help="CSV of offence_code,weight (default: illustrative)")
-    parser.add_argument("--seed", type=_seed, default=1, help="seed for resampling (default 1)")
+    parser.add_argument(
+        "--follow-up-months", type=_positive_int, default=None, help="follow-up length (default: the plan's, else 12)"
+    )
+    parser.add_argument(
+        "--harm-weights", type=Path, help="CSV of offence_code,weight (default: the plan's, else illustrative)"
+    )
+    parser.add_argument("--seed", type=_seed, default=None, help="seed for resampling (default: the plan's, else 1)")
+    _add_deviate(parser)
+    parser.add_argument(
+        "--statements",
+        type=Path,
+        metavar="TOML",
+        help="your text for the CONSORT 2025 items the data cannot fill (default: report.toml beside the "
+        "allocation, if there is one; fdkit plan --report-template prints one)",
+    )
     title = parser.add_argument_group("the title block")
     title.add_argument("--unit", default="", help="the unit that ran the trial")
     title.add_argument("--date", type=_iso_date, default=None, help="the report's date, YYYY-MM-DD (default today)")
-    title.add_argument("--registration", default="", help="the trial's registry and identifier")
+    title.add_argument(
+        "--registration", default="", help="the trial's registry and identifier (default: the sealed plan's)"
+    )
     parser.add_argument(
         "--pdf",
         nargs="?",
@@ -687,15 +1013,17 @@ def _add_report(commands) -> None:
 
 
 def _run_report(args) -> int:
-
-    from . import outcomes, randomise, report
+    from . import adherence, outcomes, randomise, report
     from .records import load_records, read_table
     from .report_html import report_to_html
 
-    if args.primary not in outcomes.OUTCOME_NAMES:
+    if args.primary is not None and args.primary not in outcomes.OUTCOME_NAMES:
         choices = ", ".join(outcomes.OUTCOME_NAMES)
         raise SystemExit(_usage(args, f"unknown primary outcome {quoted(args.primary)}; choose one of {choices}"))
-    outputs = _analysis_guard(args, args.funnel)
+    statements = args.statements
+    if statements is None and (args.allocation.parent / "report.toml").is_file():
+        statements = args.allocation.parent / "report.toml"
+    outputs = _analysis_guard(args, args.funnel, statements)
     outputs.claim(args.out)
     pdf = None
     if args.pdf is not None:
@@ -711,8 +1039,8 @@ def _run_report(args) -> int:
     checked = randomise.check_sealed(args.allocation, args.eligible, unsealed=args.unsealed)
     if not checked.sealed:
         print(_unsealed_banner(checked))
-    records = load_records(args.records, lookup=_lookup(args))
-    outcomes.build_frame(records, checked.allocation, follow_up_months=args.follow_up_months)
+    lookup = adherence.planned_lookup(checked.plan, args.allocation.parent, args.lookup)
+    records = load_records(args.records, lookup=lookup)
     if args.harm_weights:
         from . import harm
 
@@ -725,11 +1053,14 @@ def _run_report(args) -> int:
         funnel=args.funnel,
         follow_up_months=args.follow_up_months,
         harm_weights=args.harm_weights,
+        lookup=args.lookup,
         primary=args.primary,
         seed=args.seed,
         unit=args.unit,
         report_date=args.date or report.today(),
         registration=args.registration,
+        deviation=args.deviate,
+        statements=statements,
     )
     progress = None
     if sys.stderr.isatty():
@@ -737,7 +1068,12 @@ def _run_report(args) -> int:
         def progress(message):
             print(f"fdkit report: {message} ...", file=sys.stderr, flush=True)
 
-    html = report_to_html(report.build_report(settings, progress=progress, records=records))
+    try:
+        built = report.build_report(settings, progress=progress, records=records)
+    except adherence.PlanDeparted as departed:
+        raise SystemExit(_usage(args, str(departed))) from None
+    print(_plan_banner(built.following))
+    html = report_to_html(built)
     if not checked.sealed:
         html = _stamp_unsealed(html, checked)
     outputs.write_text(html, args.out)
@@ -1101,6 +1437,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_validate,
         _add_synth,
         _add_screen,
+        _add_plan,
         _add_randomise,
         _add_verify,
         _add_analyse,

@@ -1,6 +1,7 @@
-"""The CONSORT 2010 flow of people through the trial: its counts and its diagram.
+"""The CONSORT flow of people through the trial: its counts and its diagram.
 
-CONSORT (Consolidated Standards of Reporting Trials, 2010) asks a trial report to show how
+CONSORT (Consolidated Standards of Reporting Trials; items 22a and 22b of the 2025 edition,
+13a and 13b of 2010) asks a trial report to show how
 many people were assessed for eligibility, how many were excluded and why, how many were
 randomised, allocated to each arm (and received the intervention), lost to follow-up, and
 analysed. :func:`consort_counts` takes those numbers from the screening funnel and the

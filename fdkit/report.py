@@ -3,10 +3,13 @@
 :func:`build_report` computes the report's content from a records folder and a sealed
 allocation with the kit's own functions (no notebook, no kernel): the CONSORT flow, the
 baseline table, the pre-specified primary outcome and the secondary outcomes with their
-multiplicity adjustments, subgroups, engagement, limitations and an appendix.
+multiplicity adjustments, subgroups, engagement, limitations and an appendix. It follows the
+analysis plan sealed with the allocation (:mod:`fdkit.adherence`): settings left out take the
+plan's values, and a setting that departs from the plan needs a reason and is labelled.
 :func:`summary_text` writes the primary result in words. :func:`render_report` writes the
 report as one self-contained HTML file (every figure embedded, no scripts, nothing fetched)
-laid out after CONSORT 2010 for readers who are not statisticians, and :func:`write_pdf`
+laid out after CONSORT 2025 for readers who are not statisticians (:mod:`fdkit.checklist`
+maps each of its 30 items to a section), and :func:`write_pdf`
 prints it to an A4 PDF with headless Chromium where it is installed.
 
 ``notebooks/10_trial_report.ipynb`` is the teaching view of the same functions: how to read
@@ -31,10 +34,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis, balance, eligibility, harm, randomise
+from . import adherence, analysis, balance, eligibility, harm, randomise
 from . import outcomes as outcome_definitions
+from .adherence import Analysis, Following
+from .checklist import read_statements
 from .consort import ConsortCounts, consort_counts, describe_consort, plot_consort
 from .plotting import literal
+from .randomise import SealedPlan
 from .records import Records, load_records
 from .report_tables import format_interval, format_number, format_p, format_pct, outcome_label
 
@@ -82,25 +88,42 @@ class ReportSettings:
 
     Attributes
     ----------
+    The analysis options (``primary``, ``follow_up_months``, ``harm_weights``, ``lookup``,
+    ``seed``, ``resamples``, ``permutations``) default to None: **the analysis plan sealed with
+    the allocation**, or, for an allocation sealed without one, the kit's defaults (12 months,
+    crime harm as a suspect, the illustrative weights, seed 1, 1,000 re-draws). A value that
+    departs from a sealed plan needs ``deviation`` (a reason), and the results it touches are
+    labelled not pre-specified. :func:`build_report` returns the settings resolved.
+
+    Attributes
+    ----------
     records, allocation : path
         The records folder and the sealed allocation file.
     funnel : path, optional
         The screening funnel CSV; ``None`` re-screens with the trial's rule on the date of
         randomisation.
-    follow_up_months : int
+    follow_up_months : int, optional
     harm_weights : path, optional
-        A CSV of ``offence_code,weight``; ``None`` uses the kit's illustrative table.
-    primary : str
-        The pre-specified primary outcome (default crime harm as a suspect).
-    seed, resamples, permutations : int
+        A CSV of ``offence_code,weight``.
+    lookup : path, optional
+        A unit's offence lookup (as ``--lookup``), if the records were not loaded with it.
+    primary : str, optional
+        The primary outcome.
+    seed, resamples, permutations : int, optional
         For the resampling methods.
     sensitivity_permutations : int
-        Re-draws for the sensitivity analysis's Poisson model, whose randomisation test and
-        interval cost far more per re-draw than the primary method's (its p-values carry a
-        Monte Carlo error of up to about 0.03 at 250).
+        Without a plan: re-draws for the sensitivity analysis's Poisson model, whose
+        randomisation test and interval cost far more per re-draw than the primary method's (its
+        p-values carry a Monte Carlo error of up to about 0.03 at 250). A plan's re-draws are
+        used for every method.
+    deviation : str
+        Why the report departs from the sealed plan, when it does (``--deviate``).
+    statements : path, optional
+        A ``report.toml`` of the unit's own text for the CONSORT 2025 items the data cannot
+        fill (:mod:`fdkit.checklist`).
     unit, report_date, registration : str
         The title block: who ran the trial, the report's date (default today) and the trial's
-        registration (registry and identifier).
+        registration (registry and identifier; a plan's registration is used when it has one).
     intervention : str
         The intervention in words (default: the Milton Keynes model, :data:`INTERVENTION`).
     """
@@ -108,24 +131,39 @@ class ReportSettings:
     records: Path
     allocation: Path
     funnel: Path | None = None
-    follow_up_months: int = 12
+    follow_up_months: int | None = None
     harm_weights: Path | None = None
-    primary: str = "harm_suspect"
-    seed: int = 1
-    resamples: int = 1000
-    permutations: int = 4000
+    primary: str | None = None
+    seed: int | None = None
+    resamples: int | None = None
+    permutations: int | None = None
     sensitivity_permutations: int = 250
     unit: str = ""
     report_date: str = ""
     registration: str = ""
     intervention: str = INTERVENTION
+    lookup: Path | None = None
+    deviation: str = ""
+    statements: Path | None = None
 
     def __post_init__(self):
-        if self.primary not in outcome_definitions.OUTCOME_NAMES:
+        if self.primary is not None and self.primary not in outcome_definitions.OUTCOME_NAMES:
             raise ValueError(
                 f"unknown primary outcome {self.primary!r}; "
                 f"choose one of {', '.join(outcome_definitions.OUTCOME_NAMES)}"
             )
+
+
+#: What the report runs for an allocation sealed without a plan (as it always has).
+REPORT_DEFAULTS = Analysis(
+    outcomes=outcome_definitions.OUTCOME_NAMES,
+    methods=analysis.METHODS,
+    follow_up_months=12,
+    baseline_months=24,
+    seed=1,
+    permutations=4000,
+    resamples=1000,
+)
 
 
 @dataclass
@@ -148,18 +186,48 @@ class TrialReport:
     versions: pd.DataFrame
     interval: str = "randomisation"
     timings: dict = field(default_factory=dict)
+    following: Following = field(default_factory=lambda: Following(REPORT_DEFAULTS))
+    statements: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def plan(self) -> SealedPlan | None:
+        """The analysis plan sealed with the allocation (None: it was sealed without one)."""
+        return self.following.sealed
+
+    @property
+    def primary_outcome(self) -> str:
+        """The report's primary outcome (the settings', resolved from the plan by :func:`build_report`)."""
+        return self.settings.primary or self.following.analysis.primary
+
+    @property
+    def follow_up_months(self) -> int:
+        """The follow-up the outcomes were measured over."""
+        return self.settings.follow_up_months or self.following.analysis.follow_up_months
+
+    @property
+    def primary_pre_specified(self) -> bool:
+        """Whether the primary result shown is the one the sealed plan asked for (False without a plan)."""
+        if self.plan is None or self.primary_outcome != self.plan.plan.primary_outcome:
+            return False
+        return self.primary.get("plan", adherence.PRE_SPECIFIED) != adherence.NOT_PRE_SPECIFIED
+
+    @property
+    def registration(self) -> str:
+        """The trial's registration: the sealed plan's, else the one given."""
+        planned = self.plan.plan.registration_id if self.plan is not None else ""
+        return planned or self.settings.registration
 
     @property
     def primary(self) -> pd.Series:
         """The primary outcome's row (all ages)."""
-        rows = self.headline[(self.headline["outcome"] == self.settings.primary) & (self.headline["subgroup"] == "all")]
+        rows = self.headline[(self.headline["outcome"] == self.primary_outcome) & (self.headline["subgroup"] == "all")]
         return rows.iloc[0]
 
     @property
     def overall(self) -> pd.DataFrame:
         """Every outcome, all ages: primary first, then the secondary outcomes."""
         rows = self.headline[self.headline["subgroup"] == "all"]
-        order = [self.settings.primary] + [o for o in rows["outcome"] if o != self.settings.primary]
+        order = [self.primary_outcome] + [o for o in rows["outcome"] if o != self.primary_outcome]
         return rows.set_index("outcome").loc[order].reset_index()
 
     @property
@@ -175,12 +243,6 @@ class TrialReport:
 def _progress(callback: Callable[[str], None] | None, message: str) -> None:
     if callback is not None:
         callback(message)
-
-
-def _ratio_of_means_results(frame: pd.DataFrame, settings: ReportSettings, **options) -> tuple[pd.DataFrame, str]:
-    """The ratio-of-means results, with the randomisation interval: it inverts the test beside it."""
-    kwargs = dict(seed=settings.seed, resamples=settings.resamples, permutations=settings.permutations, **options)
-    return analysis.results_table(frame, interval="randomisation", **kwargs), "randomisation"
 
 
 class _Done:
@@ -253,11 +315,20 @@ def build_report(
         timings[name] = now - started
         started = now
 
-    _progress(progress, "reading the records and the allocation")
-    data = records if records is not None else load_records(settings.records)
+    _progress(progress, "reading the records, the allocation and its analysis plan")
+    sealed_plan = randomise.sealed_plan(settings.allocation)
+    folder = Path(settings.allocation).parent
+    lookup = adherence.planned_lookup(sealed_plan, folder, settings.lookup)
+    data = records if records is not None else load_records(settings.records, lookup=lookup)
+    weights_given = adherence.planned_weights(sealed_plan, folder, settings.harm_weights)
+    following = _following(settings, sealed_plan, data, weights_given)
+    run = following.analysis
+    settings = _resolved(settings, run, sealed_plan)
     sealed = randomise.read_allocation(settings.allocation)
-    weights = harm.read_weights(settings.harm_weights) if settings.harm_weights else harm.illustrative_weights()
-    frame = outcome_definitions.build_frame(data, sealed, weights=weights, follow_up_months=settings.follow_up_months)
+    weights = weights_given if weights_given is not None else harm.illustrative_weights()
+    frame = outcome_definitions.build_frame(
+        data, sealed, weights=weights, follow_up_months=run.follow_up_months, baseline_months=run.baseline_months
+    )
     if settings.funnel:
         funnel = pd.read_csv(settings.funnel, keep_default_na=False)
     else:
@@ -265,19 +336,18 @@ def build_report(
     seal_file = randomise.seal_path(settings.allocation)
     seal = json.loads(seal_file.read_text(encoding="utf-8"))
     unchanged = hashlib.sha256(Path(settings.allocation).read_bytes()).hexdigest() == seal.get("allocation_sha256")
+    statements = read_statements(settings.statements) if settings.statements else {}
     lap("read")
 
     # The sensitivity analysis's Poisson model is the slowest part (a model fit per step of its
     # interval search); where a second core and fork exist it runs beside everything else.
-    slow_methods = tuple(m for m in ("poisson_robust",) if m in analysis.METHODS)
+    primary_method, sensitivity = run.methods[0], run.methods[1:]
+    slow_methods = tuple(m for m in ("poisson_robust",) if m in sensitivity)
+    sensitivity_redraws = run.permutations if following.planned else settings.sensitivity_permutations
+    overall = replace(run, subgroups=())
     pending = (
         _in_background(
-            analysis.results_table,
-            frame,
-            methods=slow_methods,
-            subgroups=("all",),
-            seed=settings.seed,
-            permutations=settings.sensitivity_permutations,
+            adherence.results, frame, replace(overall, methods=slow_methods, permutations=sensitivity_redraws)
         )
         if slow_methods
         else None
@@ -285,50 +355,48 @@ def build_report(
     _progress(progress, "baseline balance")
     baseline = balance.balance_table(data, sealed, weights=weights)
     lap("balance")
-    _progress(progress, "outcomes: ratio of means with randomisation tests and intervals")
-    headline, interval = _ratio_of_means_results(frame, settings, methods=("ratio_of_means",))
+    _progress(progress, "outcomes: the primary method, with randomisation tests and intervals")
+    headline = following.label(adherence.results(frame, replace(run, methods=(primary_method,))))
     lap("headline")
     _progress(progress, "sensitivity analysis: every method")
-    others = tuple(m for m in analysis.METHODS if m not in ("ratio_of_means", *slow_methods))
-    parts = [
-        headline[headline["subgroup"] == "all"],  # the primary method's rows, computed above
-        analysis.results_table(frame, methods=others, subgroups=("all",), seed=settings.seed),
-    ]
+    others = tuple(m for m in sensitivity if m not in slow_methods)
+    parts = [headline[headline["subgroup"] == "all"]]  # the primary method's rows, computed above
+    if others:
+        parts.append(following.label(adherence.results(frame, replace(overall, methods=others))))
     if pending is not None:  # there were slow methods to run in the background
-        parts.append(pending.result())
+        parts.append(following.label(pending.result()))
     order = {name: i for i, name in enumerate(analysis.METHODS)}
     methods = pd.concat(parts, ignore_index=True)
     methods = methods.sort_values(
         ["outcome", "method"],
-        key=lambda c: (
-            c.map({n: i for i, n in enumerate(outcome_definitions.OUTCOME_NAMES)})
-            if c.name == "outcome"
-            else c.map(order)
-        ),
+        key=lambda c: c.map({n: i for i, n in enumerate(run.outcomes)}) if c.name == "outcome" else c.map(order),
         kind="stable",
         ignore_index=True,
     )
     lap("methods")
     _progress(progress, "subgroups and engagement")
-    interactions = pd.concat(
-        [
-            analysis.interaction_test(frame, name, seed=settings.seed, permutations=settings.permutations)
-            for name in outcome_definitions.OUTCOME_NAMES
-            if name in frame
-        ],
-        ignore_index=True,
-    )
+    outcomes_run = [name for name in run.outcomes if name in frame]
+    interactions = pd.DataFrame(columns=["outcome", "p_value", "method", "note"])
+    if run.subgroups is None or len(run.subgroups) > 1:
+        interactions = following.label(
+            pd.concat(
+                [analysis.interaction_test(frame, name, seed=run.seed, permutations=run.permutations)
+                 for name in outcomes_run],
+                ignore_index=True,
+            )
+        )  # fmt: skip
     engagement = None
-    if "engaged" in frame:
-        engagement = pd.concat(
-            [
-                analysis.cace(
-                    frame, name, seed=settings.seed, resamples=settings.resamples, permutations=settings.permutations
-                ).to_frame()
-                for name in outcome_definitions.OUTCOME_NAMES
-                if name in frame
-            ],
-            ignore_index=True,
+    if "engaged" in frame and run.cace:
+        engagement = following.label(
+            pd.concat(
+                [
+                    analysis.cace(
+                        frame, name, seed=run.seed, resamples=run.resamples, permutations=run.permutations
+                    ).to_frame()
+                    for name in outcomes_run
+                ],
+                ignore_index=True,
+            )
         )
     lap("subgroups")
     return TrialReport(
@@ -346,8 +414,49 @@ def build_report(
         seal_unchanged=unchanged,
         synthetic=_synthetic_manifest(Path(settings.records)),
         versions=package_versions(),
-        interval=interval,
+        interval=run.interval,
         timings=timings,
+        following=following,
+        statements=statements,
+    )
+
+
+def _following(settings: ReportSettings, sealed_plan, data: Records, weights) -> Following:
+    """How the report's settings stand to the sealed plan (:class:`fdkit.adherence.PlanDeparted` if they depart)."""
+    given = {
+        "primary_outcome": settings.primary,
+        "follow_up_months": settings.follow_up_months,
+        "seed": settings.seed,
+        "permutations": settings.permutations,
+        "resamples": settings.resamples,
+        "registration_id": settings.registration or None,
+    }
+    if sealed_plan is None:
+        return adherence.unplanned(given, REPORT_DEFAULTS.__dict__)
+    tables = adherence.table_departures(
+        sealed_plan,
+        weights=weights,
+        weights_given=settings.harm_weights,
+        lookup=data.lookup,
+        lookup_given=settings.lookup,
+        reason=settings.deviation,
+    )
+    return adherence.follow(sealed_plan, given, reason=settings.deviation, extra=tables)
+
+
+def _resolved(settings: ReportSettings, run: Analysis, sealed_plan) -> ReportSettings:
+    """The settings with every analysis choice filled in: what the report ran."""
+    weights = settings.harm_weights
+    if weights is None and sealed_plan is not None and sealed_plan.plan.harm_weights:
+        weights = Path(settings.allocation).parent / sealed_plan.plan.harm_weights
+    return replace(
+        settings,
+        primary=run.primary,
+        follow_up_months=run.follow_up_months,
+        seed=run.seed,
+        permutations=run.permutations,
+        resamples=run.resamples,
+        harm_weights=weights,
     )
 
 
@@ -393,17 +502,29 @@ def summary_text(report: TrialReport) -> str:
     then the caveats that matter for a decision.
     """
     row = report.primary
-    months = report.settings.follow_up_months
+    months = report.follow_up_months
     label = outcome_label(row["outcome"]).lower()
     n_t, n_c = int(row["n_treated"]), int(row["n_control"])
     unit = " days" if outcome_definitions.get(row["outcome"]).measure == "harm" else ""
     decimals = 1 if unit else 2
     means = f"(an average of {row['mean_treated']:.{decimals}f}{unit} against {row['mean_control']:.{decimals}f}{unit})"
     pct, p = float(row["pct_reduction"]), float(row["p_value"])
+    if report.plan is None:
+        named = f"The pre-specified primary outcome was {label} in the {months} months after randomisation. "
+    elif not report.primary_pre_specified:
+        named = (
+            f"This report's primary outcome is {label} in the {months} months after randomisation, analysed in a way "
+            f"the analysis plan sealed on {report.plan.date} did not specify (see Changes to the plan), so the "
+            "result below is exploratory, not the trial's pre-specified answer. "
+        )
+    else:
+        named = (
+            f"The primary outcome, fixed in the analysis plan sealed with the allocation on {report.plan.date}, was "
+            f"{label} in the {months} months after randomisation. "
+        )
     opening = (
-        f"The pre-specified primary outcome was {label} in the {months} months after randomisation. "
-        f"{n_t + n_c:,} young people were randomised: {n_t:,} were offered the intervention and {n_c:,} received "
-        "usual services. "
+        named + f"{n_t + n_c:,} young people were randomised: {n_t:,} were offered the intervention and {n_c:,} "
+        "received usual services. "
     )
     if not np.isfinite(pct):
         return (
@@ -464,12 +585,7 @@ def limitations(report: TrialReport) -> list[tuple[str, str]]:
             "significant by chance; the Holm and Benjamini–Hochberg columns adjust for this. Only the primary "
             "outcome, named in advance, answers the trial's question.",
         ),
-        (
-            "The primary outcome must be named before the data are seen.",
-            f"This report takes “{outcome_label(report.settings.primary).lower()}” as primary because it was named "
-            "when the report was made (fdkit report --primary). Only a registered protocol, written before "
-            "follow-up ended, shows that it was chosen in advance.",
-        ),
+        _pre_specified(report),
         (
             "Detection bias.",
             "Outcomes come from police records, so a crime counts only if the police record it. People under "
@@ -495,6 +611,30 @@ def limitations(report: TrialReport) -> list[tuple[str, str]]:
             )
         )
     return items
+
+
+def _pre_specified(report: TrialReport) -> tuple[str, str]:
+    """The limitation about choosing the analysis in advance: what the seal shows, and what it cannot."""
+    primary = outcome_label(report.primary_outcome).lower()
+    if report.plan is None:
+        return (
+            "The primary outcome must be named before the data are seen.",
+            f"This report takes “{primary}” as primary because it was named when the report was made (fdkit "
+            "report --primary); no analysis plan was sealed with the allocation. Only a registered protocol, "
+            "written before follow-up ended, shows that it was chosen in advance.",
+        )
+    if not report.primary_pre_specified or report.following.departures:
+        return (
+            "Departures from the sealed plan.",
+            f"The analysis plan sealed on {report.plan.date} fixed the analysis before any outcome existed; this "
+            "report departs from it (Changes to the plan), and the results those changes touch are exploratory.",
+        )
+    return (
+        "A plan sealed in advance.",
+        f"“{primary}” and every other choice in this analysis were fixed in the analysis plan sealed with the "
+        f"allocation on {report.plan.date}, before any outcome existed. The seal proves the plan has not changed "
+        "since; that it was sealed on that date rests on the fingerprint having been registered or shared then.",
+    )
 
 
 # -------------------------------------------------------------------- forest plot

@@ -1,8 +1,10 @@
 """The trial report laid out as one self-contained HTML page.
 
-The page follows CONSORT 2010 in plain English: a title block, a summary in words, the
-intervention and who was eligible, the flow of people, baseline balance, the primary then
-the secondary outcomes, subgroups, engagement, limitations and an appendix. The page
+The page follows CONSORT 2025 in plain English: a title block, a summary in words, the
+intervention and who was eligible, the outcomes and analysis, the changes to the sealed analysis
+plan, the flow of people, baseline balance, the primary then the secondary outcomes, subgroups,
+engagement, the trial's conduct and open-science statements, limitations and an appendix (with
+the sealed plan and the CONSORT 2025 checklist, each item mapped to its section). The page
 template (``fdkit/templates/report.html``, package data) carries the screen and print
 stylesheets; figures are embedded as SVG images with alternative text that says what they
 show. The page has no scripts and loads nothing from anywhere.
@@ -18,17 +20,24 @@ from string import Template
 
 import pandas as pd
 
-from . import harm, offences
+from . import checklist, harm, offences
+from .adherence import NOT_PRE_SPECIFIED
 from .consort import describe_consort, plot_consort
 from .outcomes import OUTCOME_NAMES
 from .report import TrialReport, describe_forest, limitations, plot_forest, summary_text, today
 from .report_tables import (
     FOOTNOTES,
+    METHOD_LABELS,
+    PLAN_LABELS,
     PeopleTable,
     balance_for_people,
+    checklist_for_people,
     engagement_for_people,
+    field_words,
+    format_number,
     methods_for_people,
     outcome_label,
+    plan_for_people,
     results_for_people,
     seal_for_people,
     subgroups_for_people,
@@ -40,15 +49,38 @@ __all__ = ["SECTIONS", "report_to_html", "table_html", "figure_html"]
 SECTIONS = (
     "summary",
     "intervention",
+    "methods",
+    "changes",
     "flow",
     "baseline",
     "primary",
     "secondary",
     "subgroups",
     "engagement",
+    "conduct",
+    "open-science",
     "limitations",
     "appendix",
 )
+
+#: Each section's heading (and the title block's), for the CONSORT checklist's "where" column.
+HEADINGS = {
+    "title": "Title block",
+    "summary": "Summary",
+    "intervention": "The intervention and who was eligible",
+    "methods": "Outcomes and analysis",
+    "changes": "Changes to the plan",
+    "flow": "The flow of people through the trial",
+    "baseline": "The groups at the start",
+    "primary": "Primary outcome",
+    "secondary": "Secondary outcomes",
+    "subgroups": "Age bands",
+    "engagement": "Engagement",
+    "conduct": "How the trial was run",
+    "open-science": "Registration, protocol, data and funding",
+    "limitations": "Limitations",
+    "appendix": "Appendix",
+}
 
 _TITLE = "Focused deterrence trial: report of outcomes"
 
@@ -114,10 +146,11 @@ def _title_block(report: TrialReport) -> str:
     facts = [
         ("Unit", settings.unit or "not stated (give it with --unit)"),
         ("Date of report", settings.report_date or today()),
-        ("Trial registration", settings.registration or "not stated (give the registry and ID with --registration)"),
+        ("Trial registration", report.registration or "not stated (give the registry and ID with --registration)"),
+        ("Analysis plan", _plan_fact(report)),
         (
             "Primary outcome",
-            f"{outcome_label(settings.primary)}, {settings.follow_up_months} months after randomisation",
+            f"{outcome_label(report.primary_outcome)}, {report.follow_up_months} months after randomisation",
         ),
         ("Randomised", f"{report.consort.randomised:,} people on {_randomisation_dates(report)}"),
     ]
@@ -138,11 +171,20 @@ def _title_block(report: TrialReport) -> str:
             "cannot be compared with published CCHI results.</div>"
         )
     return (
-        f'<header class="title-block"><h1>{_escape(_TITLE)}</h1>'
+        f'<header class="title-block" id="title"><h1>{_escape(_TITLE)}</h1>'
         f'<p class="small">A randomised controlled trial of focused deterrence with social-care-led problem '
-        f'solving, reported after CONSORT 2010 by intention to treat.</p><dl class="facts">{rows}</dl></header>'
+        f'solving, reported after CONSORT 2025 by intention to treat.</p><dl class="facts">{rows}</dl></header>'
         + banner
     )
+
+
+def _plan_fact(report: TrialReport) -> str:
+    if report.plan is None:
+        return "none was sealed with the allocation"
+    text = f"sealed with the allocation on {report.plan.date}; SHA-256 {report.plan.sha256}"
+    if report.following.departures:
+        text += f"; this report departs from it ({len(report.following.departures)} changes, see Changes to the plan)"
+    return text
 
 
 def _randomisation_dates(report: TrialReport) -> str:
@@ -150,11 +192,21 @@ def _randomisation_dates(report: TrialReport) -> str:
     return days[0] if len(days) == 1 else f"{len(days)} dates, {days[0]} to {days[-1]}"
 
 
+def _statement(report: TrialReport, key: str) -> str:
+    """The unit's text for a CONSORT item (report.toml), or a plain statement that it is not available."""
+    if text := report.statements.get(key):
+        return text
+    return f"Not available: the unit has not given this (item {checklist.STATEMENTS[key][0]} in report.toml)."
+
+
 def _intervention(report: TrialReport) -> str:
     steps = "".join(f"<li>{_escape(step)}</li>" for step in report.eligibility_steps)
     return _section(
         "intervention",
         "The intervention and who was eligible",
+        "<h3>Background</h3>",
+        _p(_statement(report, "background")),
+        "<h3>The intervention</h3>",
         _p(report.settings.intervention),
         "<h3>Who was eligible</h3>",
         _p(
@@ -167,6 +219,201 @@ def _intervention(report: TrialReport) -> str:
             "band, chosen at random by a sealed, reproducible draw; everyone else eligible formed the comparison group."
         ),
     )
+
+
+def _methods(report: TrialReport) -> str:
+    """Objectives, design, outcomes, randomisation and the statistical methods (CONSORT 7, 9, 14, 16a, 17, 21)."""
+    run, settings, counts = report.following.analysis, report.settings, report.consort
+    primary = outcome_label(run.primary).lower()
+    secondary = [outcome_label(o).lower() for o in run.outcomes[1:]]
+    waves = report.seal.get("waves", [])
+    first = waves[0] if waves else {}
+    strata = str(first.get("strata") or "").replace("_", " ")
+    places = first.get("capacities") or first.get("n_treated")
+    if isinstance(places, dict):
+        places_text = "; ".join(f"{n} aged {band}" for band, n in places.items())
+    else:
+        places_text = "not recorded" if places is None else f"{places} in all"
+    weights = (
+        harm.ILLUSTRATIVE_LABEL
+        if report.illustrative_weights
+        else f"the unit's table {getattr(settings.harm_weights, 'name', settings.harm_weights)}"
+    )
+    methods = [METHOD_LABELS.get(m, m.replace("_", " ")) for m in run.methods]
+    family = run.family if run.family is not None else tuple(o for o in run.outcomes if o != "knife_suspect_all")
+    adjustment = {"holm": "Holm's method", "benjamini-hochberg": "the Benjamini–Hochberg method"}.get(
+        run.adjustment, "no adjustment"
+    )
+    extra = []
+    if run.subgroups is None:
+        extra.append("each age band on its own, with a test of whether the effect differs between them")
+    elif run.subgroups:
+        extra.append(
+            f"the age bands {', '.join(run.subgroups)} on their own, with a test of whether the effect differs"
+        )
+    if run.cace:
+        extra.append("the effect among those who engaged (complier average causal effect)")
+    if len(methods) > 1:
+        extra.append("the same outcomes by " + ", ".join(methods[1:]) + " (a sensitivity analysis)")
+    planned = (
+        "Each of them was fixed in the analysis plan sealed with the allocation; any result that departs from it is "
+        f"marked “{NOT_PRE_SPECIFIED}”."
+        if report.plan is not None
+        else "No analysis plan was sealed with the allocation, so none of them can be shown to have been chosen "
+        "before the outcomes were seen."
+    )
+    return _section(
+        "methods",
+        "Outcomes and analysis",
+        "<h3>Objectives</h3>",
+        _p(
+            f"The trial asked whether offering the intervention reduced {primary} in the {run.follow_up_months} "
+            f"months after randomisation (the primary outcome)"
+            + (f", and, as secondary outcomes, {', '.join(secondary)}." if secondary else ".")
+            + " Harms and unintended effects are under “How the trial was run”."
+        ),
+        "<h3>Design</h3>",
+        _p(
+            f"A parallel-group randomised controlled trial with two groups: {counts.treatment:,} offered the "
+            f"intervention and {counts.control:,} receiving usual services (a ratio of about 1 to "
+            f"{format_number(counts.control / max(counts.treatment, 1), 1)}), "
+            + (f"randomised within {strata}. " if strata else "randomised without strata. ")
+            + "It tests superiority: whether the intervention changed outcomes at all, in either direction, "
+            "by two-sided tests at the 5% level."
+        ),
+        "<h3>Outcomes</h3>",
+        _p(
+            f"Every outcome is counted from police records over the {run.follow_up_months} months from each "
+            f"person's day of randomisation, against the {run.baseline_months} months before it as a baseline. "
+            f"{field_words('day_rule', report.plan.plan.day_rule if report.plan else 'first-day-in-last-day-out')}. "
+            f"Crime harm is weighted with {weights}; offences are classified with "
+            f"{offences.describe_lookup(report.records.lookup)}."
+        ),
+        "<h3>Sample size</h3>",
+        _p(
+            f"The number offered the intervention was fixed by the places available ({places_text}); everyone "
+            "else eligible formed the comparison group."
+            + (f" {report.statements['sample_size']}" if report.statements.get("sample_size") else "")
+        ),
+        "<h3>Randomisation</h3>",
+        _p(
+            f"The allocation was drawn by fdkit's seeded random draw (seed {first.get('seed', 'not recorded')}): "
+            f"{str(first.get('method', 'stratified')).replace('_', ' ')} randomisation"
+            + (f" within {strata}, with a fixed number of places in each" if strata else "")
+            + ". The seal records the seed, the places and a fingerprint of the eligible list, so anyone can "
+            "re-derive the allocation with fdkit verify (Table A3)."
+        ),
+        "<h3>Statistical methods</h3>",
+        _p(
+            f"The primary analysis is the {methods[0].split(',')[0].lower()}: the % reduction in the average "
+            "outcome, with a p-value from a randomisation test that re-draws the trial's own allocation "
+            f"{run.permutations:,} times (seed {run.seed}) and an interval made of every effect that test does "
+            f"not reject. Secondary outcomes are analysed the same way; the p-values of {len(family)} outcomes "
+            f"are adjusted together for multiple testing by {adjustment}. Everyone randomised is analysed in the "
+            "group they were allocated to (intention to treat). Police records cover every randomised person, so "
+            "no outcome is missing: a person with no recorded crime has an outcome of zero. Additional analyses: "
+            + ("; ".join(extra) if extra else "none")
+            + ". "
+            + planned
+        ),
+    )
+
+
+def _changes(report: TrialReport) -> str:
+    """Changes to the sealed plan, each with its reason (CONSORT 10); "none" when there are none."""
+    own = report.statements.get("protocol_changes")
+    other = [_p(f"Changes to the trial itself, as the unit reports them: {own}")] if own else []
+    if report.plan is None:
+        return _section(
+            "changes",
+            "Changes to the plan",
+            _p(
+                "No plan was sealed: this allocation was sealed without an analysis plan, so nothing shows which "
+                "analyses were chosen before the outcomes were seen, and none can be called pre-specified. Seal a "
+                "plan with the allocation (fdkit plan, then fdkit randomise --plan) to close that gap."
+            ),
+            *other,
+        )
+    sealed = report.plan
+    intro = (
+        f"The analysis plan was sealed with the allocation on {sealed.date} (SHA-256 {sealed.sha256}; Table A2 "
+        "reproduces it)."
+    )
+    if not report.following.departures:
+        return _section(
+            "changes",
+            "Changes to the plan",
+            _p(f"Changes to the plan: none. {intro} Every analysis in this report is one the plan asked for."),
+            *other,
+        )
+    items = "".join(
+        f"<li><strong>{_escape(PLAN_LABELS.get(d.field, d.field))}</strong>: the plan gives "
+        f"{_escape(field_words(d.field, d.planned))}; this report uses {_escape(field_words(d.field, d.used))} "
+        f"({_escape(d.option.split(' ')[0] if d.option.startswith('--') else d.option)}).</li>"
+        for d in report.following.departures
+    )
+    return _section(
+        "changes",
+        "Changes to the plan",
+        _p(
+            f"{intro} This report departs from it in {len(report.following.departures)} way"
+            f"{'s' if len(report.following.departures) != 1 else ''}, so every result those changes touch is "
+            f"marked “{NOT_PRE_SPECIFIED}”: read them as exploratory, not as the trial's answer."
+        ),
+        f'<ul class="changes">{items}</ul>',
+        _p(f"The reason given: {report.following.reason}"),
+        *other,
+    )
+
+
+def _conduct(report: TrialReport) -> str:
+    """What only the unit can say about how the trial was run (CONSORT 11, 12b, 15, 16b, 18-20, 23b, 24b, 27)."""
+    facts = [
+        ("Setting (item 11)", "setting"),
+        ("Who delivered the intervention (12b)", "deliverers"),
+        ("How harms were defined and looked for (15)", "harms"),
+        ("Harms seen in each group (27)", "harms_observed"),
+        ("Interim analyses and stopping (16b)", "interim_analyses"),
+        ("Allocation concealment (18)", "allocation_concealment"),
+        ("Who generated, enrolled and assigned (19)", "implementation"),
+        ("Blinding (20a, 20b)", "blinding"),
+        ("Why the trial ended (23b)", "trial_end"),
+        ("Other services received (24b)", "concomitant_care"),
+    ]
+    rows = "".join(f"<dt>{_escape(label)}</dt><dd>{_escape(_statement(report, key))}</dd>" for label, key in facts)
+    return _section(
+        "conduct",
+        "How the trial was run",
+        _p("What only the unit that ran the trial can say, from its report.toml; what it has not given is marked."),
+        f'<dl class="facts">{rows}</dl>',
+    )
+
+
+def _open_science(report: TrialReport) -> str:
+    """Registration, protocol and plan, data sharing, funding, conflicts, involvement (CONSORT 2-5, 8)."""
+    registration = report.registration
+    registry = report.statements.get("registration", "")
+    protocol_url = report.plan.plan.protocol_url if report.plan is not None else ""
+    protocol = "; ".join(t for t in (protocol_url, report.statements.get("protocol", "")) if t)
+    sap = (
+        f"The statistical analysis plan was sealed with the allocation on {report.plan.date} (SHA-256 "
+        f"{report.plan.sha256}) and is reproduced in Table A2."
+        if report.plan is not None
+        else "No statistical analysis plan was sealed with the allocation."
+    )
+    facts = [
+        (
+            "Registration (item 2)",
+            " ".join(t for t in (registration, registry) if t) or _statement(report, "registration"),
+        ),
+        ("Protocol and analysis plan (3)", ((protocol + ". ") if protocol else "Protocol: not available. ") + sap),
+        ("Data sharing (4)", _statement(report, "data_sharing")),
+        ("Funding (5a)", _statement(report, "funding")),
+        ("Conflicts of interest (5b)", _statement(report, "conflicts_of_interest")),
+        ("Public involvement (8)", _statement(report, "public_involvement")),
+    ]
+    rows = "".join(f"<dt>{_escape(label)}</dt><dd>{_escape(text)}</dd>" for label, text in facts)
+    return _section("open-science", "Registration, protocol, data and funding", f'<dl class="facts">{rows}</dl>')
 
 
 def _flow(report: TrialReport) -> str:
@@ -192,12 +439,24 @@ def _flow(report: TrialReport) -> str:
         "flow",
         "The flow of people through the trial",
         figure_html(
-            plot_consort(counts, report.settings.follow_up_months),
-            describe_consort(counts, report.settings.follow_up_months),
+            plot_consort(counts, report.follow_up_months),
+            describe_consort(counts, report.follow_up_months),
             "Figure 1. CONSORT flow diagram. Outcomes come from police records, which follow every randomised "
             "person, so no one is lost to follow-up and everyone is analysed in the group they were allocated to.",
         ),
         table_html(table),
+        _p(_dates(report)),
+    )
+
+
+def _dates(report: TrialReport) -> str:
+    """When people were randomised and when their follow-up ended (CONSORT 23a)."""
+    days = pd.to_datetime(report.frame["randomised_on"])
+    months = report.follow_up_months
+    last = (days.max() + pd.DateOffset(months=months) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    return (
+        f"People were randomised on {_randomisation_dates(report)}; each was followed for {months} months from "
+        f"that day, the last follow-up ending on {last}."
     )
 
 
@@ -222,7 +481,7 @@ def _primary(report: TrialReport) -> str:
     overall = report.overall
     table = results_for_people(
         overall.iloc[[0]],
-        "Table 3. The pre-specified primary outcome, all ages, over the follow-up.",
+        "Table 3. The primary outcome, all ages, over the follow-up.",
         report.interval,
     )
     return _section(
@@ -251,7 +510,7 @@ def _secondary(report: TrialReport) -> str:
             f"{len(report.overall)} outcomes were analysed, so some small p-values are expected by chance alone. "
             "The Holm-adjusted p-value keeps the chance of any false finding across all outcomes below 5% when it "
             "is under 0.05; the Benjamini–Hochberg (BH) p-value controls the expected share of false findings "
-            "among those called significant. Adjustment is across every outcome, the primary included."
+            f"among those called significant. {_family_in_words(report)}"
         ),
         table_html(table),
         figure_html(
@@ -261,6 +520,19 @@ def _secondary(report: TrialReport) -> str:
             "Arrows mean the interval continues beyond the plot; a row without a bar has no interval, for the "
             "reason written beside it.",
         ),
+    )
+
+
+def _family_in_words(report: TrialReport) -> str:
+    """Which outcomes were adjusted together, and which adjustment the plan leads with."""
+    run = report.following.analysis
+    if run.family is None:
+        return "Adjustment is across every outcome, the primary included."
+    lead = {"holm": "Holm's", "benjamini-hochberg": "the Benjamini–Hochberg", "none": "no"}[run.adjustment]
+    left_out = [outcome_label(o).lower() for o in run.outcomes if o not in run.family]
+    return (
+        f"Adjustment is across the {len(run.family)} outcomes the analysis plan names as its family, the primary "
+        "included" + (f" (not {', '.join(left_out)})" if left_out else "") + f"; the plan leads with {lead} adjustment."
     )
 
 
@@ -282,7 +554,16 @@ def _interaction_caption(interactions: pd.DataFrame) -> str:
 def _subgroups(report: TrialReport) -> str:
     rows = report.headline[report.headline["subgroup"] != "all"]
     if rows.empty:
-        return _section("subgroups", "Age bands", _p("The trial was not randomised within age bands."))
+        planned = report.plan is not None and not report.plan.plan.subgroups
+        return _section(
+            "subgroups",
+            "Age bands",
+            _p(
+                "The analysis plan named no subgroups, so no age band is analysed on its own."
+                if planned
+                else "The trial was not randomised within age bands."
+            ),
+        )
     table = subgroups_for_people(
         rows.assign(order=rows["outcome"].map({name: i for i, name in enumerate(OUTCOME_NAMES)}))
         .sort_values(["order", "subgroup"])
@@ -304,10 +585,16 @@ def _subgroups(report: TrialReport) -> str:
 
 def _engagement(report: TrialReport) -> str:
     if report.engagement is None:
+        recorded = report.consort.engaged is not None
         return _section(
             "engagement",
             "Engagement",
-            _p("Engagement was not recorded, so the effect among those who engaged cannot be estimated."),
+            _p(
+                f"{report.consort.engaged:,} of the {report.consort.treatment:,} people offered the intervention "
+                "engaged with it. The analysis plan did not ask for the effect among those who engaged."
+                if recorded
+                else "Engagement was not recorded, so the effect among those who engaged cannot be estimated."
+            ),
         )
     label = "bootstrap percentile"  # what fdkit.analysis.cace gives, unless its rows say otherwise
     table = engagement_for_people(
@@ -345,34 +632,63 @@ def _appendix(report: TrialReport) -> str:
                 ),
                 ("Allocation file", getattr(settings.allocation, "name", str(settings.allocation))),
                 ("Screening funnel", getattr(settings.funnel, "name", "re-screened on the randomisation date")),
-                ("Follow-up", f"{settings.follow_up_months} months from each person's randomisation"),
+                ("Follow-up", f"{report.follow_up_months} months from each person's randomisation"),
                 (
                     "Harm weights",
                     getattr(settings.harm_weights, "name", harm.ILLUSTRATIVE_LABEL),
                 ),
                 ("Offence lookup", offences.describe_lookup(report.records.lookup)),
-                ("Primary outcome", outcome_label(settings.primary)),
-                ("Resampling seed", str(settings.seed)),
-                ("Randomisation re-draws", f"{settings.permutations:,}"),
-                ("Bootstrap resamples", f"{settings.resamples:,}"),
-                ("Re-draws for the sensitivity analysis's Poisson model", f"{settings.sensitivity_permutations:,}"),
+                ("Primary outcome", outcome_label(report.primary_outcome)),
+                ("Resampling seed", str(report.following.analysis.seed)),
+                ("Randomisation re-draws", f"{report.following.analysis.permutations:,}"),
+                ("Bootstrap resamples", f"{report.following.analysis.resamples:,}"),
+                *(
+                    []
+                    if report.plan is not None
+                    else [
+                        (
+                            "Re-draws for the sensitivity analysis's Poisson model",
+                            f"{settings.sensitivity_permutations:,}",
+                        )
+                    ]
+                ),
+                ("Analysis plan", _plan_fact(report)),
             ],
             columns=["Setting", "Value"],
         ),
         "Table A1. Settings used to make this report.",
         numeric_from=2,
     )
-    seal = seal_for_people(report.seal, report.seal_unchanged, "Table A2. The allocation's seal.")
+    if report.plan is not None:
+        plan = plan_for_people(
+            report.plan.plan,
+            f"Table A2. The analysis plan sealed with the allocation on {report.plan.date} "
+            f"(SHA-256 {report.plan.sha256}), field by field. The seal holds its full text.",
+        )
+        plan_part = table_html(plan)
+    else:
+        plan_part = _p("Table A2. No analysis plan was sealed with this allocation.")
+    seal = seal_for_people(report.seal, report.seal_unchanged, "Table A3. The allocation's seal.")
     summary = _records_table(report)
     methods = methods_for_people(
         report.methods,
-        "Table A4. Sensitivity analysis: every outcome by each of the kit's methods, all ages. Each interval "
+        "Table A5. Sensitivity analysis: every outcome by each method, all ages. Each interval "
         "belongs to its own method's test. The primary analysis is the ratio of means; where the methods "
         "disagree, that pre-specified analysis stands, and the disagreement is a reason for caution.",
     )
+    items = checklist.checklist(report)
+    counted = items["status"].value_counts()
+    consort = checklist_for_people(
+        items,
+        HEADINGS,
+        f"Table A6. The CONSORT 2025 checklist: its 30 items ({len(items)} rows with their parts), each "
+        f"{checklist.FILLED} ({counted.get(checklist.FILLED, 0)}), {checklist.SUPPLIED} "
+        f"({counted.get(checklist.SUPPLIED, 0)}) or {checklist.NOT_AVAILABLE} "
+        f"({counted.get(checklist.NOT_AVAILABLE, 0)}), with the section that answers it.",
+    )
     versions = PeopleTable(
         report.versions.rename(columns={"package": "Software", "version": "Version"}),
-        "Table A5. Software used.",
+        "Table A7. Software used.",
         numeric_from=2,
     )
     return _section(
@@ -380,12 +696,16 @@ def _appendix(report: TrialReport) -> str:
         "Appendix",
         "<h3>Settings</h3>",
         table_html(settings_table),
+        "<h3>The analysis plan</h3>",
+        plan_part,
         "<h3>The allocation's seal</h3>",
         table_html(seal),
         "<h3>The records</h3>",
         table_html(summary),
         "<h3>Sensitivity analysis</h3>",
         table_html(methods),
+        "<h3>CONSORT 2025 checklist</h3>",
+        table_html(consort),
         "<h3>Software</h3>",
         table_html(versions),
         css="appendix",
@@ -404,7 +724,7 @@ def _records_table(report: TrialReport) -> PeopleTable:
     dates = f"{summary.first_offence:%Y-%m-%d} to {summary.last_offence:%Y-%m-%d}" if summary.first_offence else "none"
     table = PeopleTable(
         by_group,
-        f"Table A3. The records: {summary.persons:,} people and {summary.events:,} events dated {dates}; "
+        f"Table A4. The records: {summary.persons:,} people and {summary.events:,} events dated {dates}; "
         f"{100 * summary.police_initiated_share:.1f}% of events police-initiated, "
         f"{100 * summary.knife_share:.1f}% involving a knife.",
     )
@@ -415,18 +735,28 @@ def report_to_html(report: TrialReport) -> str:
     """The whole report as one HTML page (text)."""
     from . import __version__
 
-    summary = _section("summary", "Summary", f'<p class="summary">{_escape(summary_text(report))}</p>')
+    own = report.statements.get("interpretation")
+    summary = _section(
+        "summary",
+        "Summary",
+        f'<p class="summary">{_escape(summary_text(report))}</p>',
+        _p(f"The unit's interpretation: {own}") if own else "",
+    )
     body = "\n".join(
         [
             _title_block(report),
             summary,
             _intervention(report),
+            _methods(report),
+            _changes(report),
             _flow(report),
             _baseline(report),
             _primary(report),
             _secondary(report),
             _subgroups(report),
             _engagement(report),
+            _conduct(report),
+            _open_science(report),
             _limitations(report),
             _appendix(report),
         ]

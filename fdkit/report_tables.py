@@ -37,6 +37,10 @@ __all__ = [
     "engagement_for_people",
     "balance_for_people",
     "seal_for_people",
+    "PLAN_LABELS",
+    "plan_for_people",
+    "checklist_for_people",
+    "field_words",
 ]
 
 DASH = "—"
@@ -172,6 +176,21 @@ def _mean_decimals(outcome: str) -> int:
     return 1 if outcome_definitions.get(outcome).measure == "harm" else 2
 
 
+def _marked(label: str, row, table: PeopleTable) -> str:
+    """An outcome's label, marked when the sealed plan did not ask for this result."""
+    from .adherence import NOT_PRE_SPECIFIED
+
+    if getattr(row, "plan", "") != NOT_PRE_SPECIFIED:
+        return label
+    note = (
+        f"Rows marked “{NOT_PRE_SPECIFIED}” depart from the analysis plan sealed with the allocation; "
+        "“Changes to the plan” says how and why."
+    )
+    if note not in table.notes:
+        table.notes.insert(0, note)
+    return f"{label} ({NOT_PRE_SPECIFIED})"
+
+
 def _note(table: PeopleTable, label: str, note) -> None:
     if isinstance(note, str) and note.strip():
         table.notes.append(f"{label}: {note.strip()}")
@@ -220,7 +239,7 @@ def results_for_people(results: pd.DataFrame, caption: str, interval: str) -> Pe
         reduction_text, interval_text = _estimate_cells(row, table)
         rows.append(
             {
-                "Outcome": outcome_label(row.outcome),
+                "Outcome": _marked(outcome_label(row.outcome), row, table),
                 f"Mean, intervention (n = {n_t})": format_number(row.mean_treated, decimals),
                 f"Mean, usual services (n = {n_c})": format_number(row.mean_control, decimals),
                 "% reduction": reduction_text,
@@ -250,7 +269,7 @@ def methods_for_people(results: pd.DataFrame, caption: str) -> PeopleTable:
         interval_text = DASH if no_estimate else format_interval(row.ci_low, row.ci_high, table)
         rows.append(
             {
-                "Outcome": outcome_label(row.outcome),
+                "Outcome": _marked(outcome_label(row.outcome), row, table),
                 "Method": METHOD_LABELS.get(row.method, row.method.replace("_", " ")),
                 "% reduction": DASH if no_estimate else format_pct(row.pct_reduction, table),
                 "95% interval": interval_text,
@@ -276,7 +295,7 @@ def subgroups_for_people(results: pd.DataFrame, interactions: pd.DataFrame, capt
         reduction_text, interval_text = _estimate_cells(row, table)
         rows.append(
             {
-                "Outcome": outcome_label(row.outcome),
+                "Outcome": _marked(outcome_label(row.outcome), row, table),
                 "Age band": str(row.subgroup),
                 "People (intervention / usual)": f"{row.n_treated} / {row.n_control}",
                 "% reduction": reduction_text,
@@ -302,7 +321,7 @@ def engagement_for_people(effects: pd.DataFrame, caption: str, interval: str) ->
         reduction_text, interval_text = _estimate_cells(row, table)
         rows.append(
             {
-                "Outcome": outcome_label(row.outcome),
+                "Outcome": _marked(outcome_label(row.outcome), row, table),
                 "% reduction among those who engaged": reduction_text,
                 "95% interval": interval_text,
                 "p-value": format_p(getattr(row, "p_value", float("nan"))),
@@ -378,3 +397,90 @@ def seal_for_people(seal: dict, unchanged: bool, caption: str) -> PeopleTable:
         else "WARNING: the allocation file has changed since it was sealed; check it with fdkit verify."
     )
     return table
+
+
+#: Each field of an analysis plan (:data:`fdkit.plan.FIELDS`) in words.
+PLAN_LABELS = {
+    "plan_format": "Format of the plan",
+    "trial": "Trial",
+    "registration_id": "Registration",
+    "protocol_url": "Protocol",
+    "primary_outcome": "Primary outcome",
+    "secondary_outcomes": "Secondary outcomes, in order",
+    "follow_up_months": "Follow-up",
+    "baseline_months": "Baseline",
+    "day_rule": "Day rule",
+    "primary_method": "Primary method",
+    "sensitivity_methods": "Sensitivity methods",
+    "interval": "Interval of the primary method",
+    "alpha": "Significance level (two-sided)",
+    "seed": "Resampling seed",
+    "permutations": "Randomisation re-draws",
+    "resamples": "Bootstrap resamples",
+    "multiplicity_family": "Outcomes adjusted together for multiple testing",
+    "multiplicity_adjustment": "Adjustment for multiple testing",
+    "subgroups": "Pre-specified subgroups (age bands)",
+    "cace": "Effect among those who engaged (CACE)",
+    "harm_weights": "Harm weights",
+    "harm_weights_sha256": "SHA-256 of the harm weights",
+    "offence_lookup": "Offence lookup",
+    "offence_lookup_sha256": "SHA-256 of the offence lookup",
+}
+
+_ADJUSTMENTS = {"holm": "Holm", "benjamini-hochberg": "Benjamini–Hochberg", "none": "none"}
+
+
+def field_words(name: str, value) -> str:
+    """A plan field's value for a reader: outcomes and methods by name, months, yes or no."""
+    from .plan import DAY_RULES
+
+    if name in ("primary_outcome",) and isinstance(value, str) and value in outcome_definitions.OUTCOME_NAMES:
+        return outcome_label(value)
+    if name in ("secondary_outcomes", "multiplicity_family") and isinstance(value, tuple | list):
+        return "; ".join(outcome_label(v) for v in value) or "none"
+    if name in ("primary_method", "sensitivity_methods"):
+        values = value if isinstance(value, tuple | list) else (value,)
+        return "; ".join(METHOD_LABELS.get(str(v), str(v).replace("_", " ")) for v in values) or "none"
+    if name in ("follow_up_months", "baseline_months") and isinstance(value, int):
+        return f"{value} months " + ("from the day of randomisation" if name.startswith("follow") else "before it")
+    if name == "day_rule":
+        return DAY_RULES.get(str(value), str(value)).capitalize()
+    if name == "subgroups" and isinstance(value, tuple | list):
+        return ", ".join(map(str, value)) or "none"
+    if name == "multiplicity_adjustment":
+        return _ADJUSTMENTS.get(str(value), str(value))
+    if name == "interval":
+        return "inverts the primary test" if value == "randomisation" else "stratified percentile bootstrap"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if name in ("harm_weights", "offence_lookup") and not value:
+        return "the kit's illustrative weights" if name == "harm_weights" else "the kit's offence lookup"
+    if name in ("trial", "registration_id", "protocol_url") and not value:
+        return "not stated"
+    if name in ("seed", "permutations", "resamples") and isinstance(value, int):
+        return f"{value:,}" if name != "seed" else str(value)
+    return str(value)
+
+
+def plan_for_people(plan, caption: str) -> PeopleTable:
+    """A sealed analysis plan, one row per field, in words."""
+    rows = [
+        {"Field": PLAN_LABELS[name], "As sealed": field_words(name, getattr(plan, name))}
+        for name in PLAN_LABELS
+        if name != "plan_format"
+    ]
+    return PeopleTable(pd.DataFrame(rows), caption, numeric_from=2)
+
+
+def checklist_for_people(items: pd.DataFrame, sections: dict[str, str], caption: str) -> PeopleTable:
+    """The CONSORT 2025 checklist: each item, how the report answers it and in which section."""
+    rows = [
+        {
+            "Item": row.item,
+            "Topic": row.topic,
+            "How": row.status + (f" ({row.note})" if row.note else ""),
+            "Where in this report": sections.get(row.section, row.section),
+        }
+        for row in items.itertuples()
+    ]
+    return PeopleTable(pd.DataFrame(rows), caption, numeric_from=4)

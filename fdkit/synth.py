@@ -850,6 +850,18 @@ DATA_DICTIONARY = (
         "The sealed random allocation (fdkit randomise); allocation.seal.json re-derives it",
     ),
     (
+        "analysis-plan.toml",
+        "*",
+        "",
+        "The analysis plan sealed with the allocation (fdkit plan); fdkit analyse and fdkit report follow it",
+    ),
+    (
+        "report.toml",
+        "*",
+        "",
+        "What can truly be said about the synthetic trial for CONSORT 2025 items the data cannot fill",
+    ),
+    (
         "trial_truth.csv",
         "expected_reduction",
         "percent",
@@ -948,14 +960,20 @@ def write_synthetic(
 
 def _write_trial(out: Path, records: Records, scenario: Scenario) -> Records:
     """Run the scenario's trial and write its files; return the records with its effects."""
-    from . import eligibility, randomise, synth_trial
+    from . import checklist, eligibility, randomise, synth_trial
+    from . import plan as plans
 
     trial = synth_trial.run_trial(records, synth_trial.TrialDesign.from_scenario(scenario))
     eligibility.write_eligible(trial.screening, out / "eligible.csv", out / "funnel.csv")
     allocation_file = out / "allocation.csv"
     for old in (allocation_file, randomise.seal_path(allocation_file)):
         old.unlink(missing_ok=True)  # the caller has already agreed to replace this folder
-    randomise.write_allocation(trial.allocation, allocation_file)
+    plan = trial.design.plan()
+    plans.write_plan(plan, out / plans.PLAN_FILE)
+    randomise.write_allocation(trial.allocation, allocation_file, plan=plan)
+    (out / "report.toml").write_text(
+        checklist.statements_toml(trial.design.statements(scenario)), encoding="utf-8", newline="\n"
+    )
     trial.truth.to_csv(out / "trial_truth.csv", index=False, lineterminator="\n")
     return trial.records
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import eligibility, outcomes, randomise
 from .eligibility import Screening
+from .plan import Plan
 from .randomise import Allocation
 from .records import Records
 from .synth import Effects, Scenario, ScenarioError, follow_up, keep_chances
@@ -88,6 +89,46 @@ class TrialDesign:
     def sealed_at(self) -> str:
         """The seal's timestamp: midnight on the reference date, so the files reproduce."""
         return f"{self.reference_date.isoformat()}T00:00:00+00:00"
+
+    def statements(self, scenario: Scenario) -> dict[str, str]:
+        """What can truly be said, for the CONSORT items only a unit can answer, about a trial that never ran.
+
+        Written beside the shipped allocation as ``report.toml`` (:mod:`fdkit.checklist`); the
+        items with nothing true to say (concealment, blinding, ...) are left out, and the report
+        says they are not available.
+        """
+        return {
+            "registration": "Not registered: this is the kit's synthetic trial, made for teaching; no trial was run.",
+            "data_sharing": (
+                "Everything ships with fdkit under the MIT licence: the synthetic records and their data dictionary, "
+                "the allocation with its seal and analysis plan, and the code that made and analysed them "
+                "(fdkit synth rewrites the folder byte for byte)."
+            ),
+            "funding": "None: no trial was run; fdkit's simulator generated the records.",
+            "conflicts_of_interest": "None: the records are synthetic and describe no one.",
+            "public_involvement": (
+                "None: the records are synthetic. A real replication should involve young people, families and "
+                "practitioners in its design and in reading its results."
+            ),
+            "setting": f"A synthetic town ({scenario.description}).",
+            "interim_analyses": "None: the outcomes were analysed once, after every person's follow-up.",
+            "trial_end": (
+                f"It ended as planned: every person was followed for {self.follow_up_months} months from "
+                "randomisation, and the synthetic records cover that time."
+            ),
+        }
+
+    def plan(self) -> Plan:
+        """The analysis plan sealed with the shipped allocation: the trial's outcomes, analysed as the kit does.
+
+        The kit's defaults (:class:`fdkit.plan.Plan`), with the design's follow-up and its strata
+        as the pre-specified subgroups.
+        """
+        return Plan(
+            trial="The kit's synthetic Milton Keynes trial (synthetic records, for teaching)",
+            follow_up_months=self.follow_up_months,
+            subgroups=tuple(sorted(self.capacities)),
+        )
 
 
 @dataclass(frozen=True)

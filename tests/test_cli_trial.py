@@ -121,7 +121,19 @@ def test_bad_capacity_is_a_data_error_and_bad_usage_exits_2(eligible, tmp_path, 
 
 @pytest.mark.parametrize(
     "command",
-    ["validate", "synth", "screen", "randomise", "verify", "analyse", "power", "report", "pseudonymise", "workshop"],
+    [
+        "validate",
+        "synth",
+        "screen",
+        "plan",
+        "randomise",
+        "verify",
+        "analyse",
+        "power",
+        "report",
+        "pseudonymise",
+        "workshop",
+    ],
 )
 def test_every_command_shows_an_example_in_its_help(command):
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
@@ -141,17 +153,12 @@ def test_analyse_writes_the_results_table_and_frame(tmp_path, capsys):
             str(out),
             "--frame-out",
             str(frame_out),
-            "--seed",
-            "1",
-            "--resamples",
-            "200",
-            "--permutations",
-            "200",
         ]
-    )
+    )  # no analysis options: the shipped allocation's sealed plan decides them
     assert code == 0
     results, frame = pd.read_csv(out), pd.read_csv(frame_out)
-    assert list(results.columns) == [*RESULT_COLUMNS, "note"]
+    assert list(results.columns) == [*RESULT_COLUMNS, "note", "plan", "departs_from"]
+    assert set(results["plan"]) == {"pre-specified"} and results["departs_from"].isna().all()
     assert set(results["subgroup"]) == {"all", "11-17", "18-25"}
     assert len(frame) == 148 and (frame["arm"] == "treatment").sum() == 45
     harm = results[
@@ -176,6 +183,8 @@ def test_analyse_can_report_the_bootstrap_interval_by_name(tmp_path):
         "200",
         "--permutations",
         "200",
+        "--deviate",
+        "comparing the two intervals, with fewer re-draws",
     ]
     assert main([*common, "--out", str(tmp_path / "b.csv"), "--interval", "bootstrap"]) == 0
     assert main([*common, "--out", str(tmp_path / "r.csv")]) == 0
@@ -204,6 +213,8 @@ def test_analyse_refuses_a_follow_up_beyond_the_records(tmp_path, capsys):
             str(tmp_path / "r.csv"),
             "--follow-up-months",
             "18",
+            "--deviate",
+            "a longer follow-up than the plan's",
         ]
     )
     assert code == 1

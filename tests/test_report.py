@@ -131,9 +131,6 @@ def trial():
         records=SHIPPED,
         allocation=SHIPPED / "allocation.csv",
         funnel=SHIPPED / "funnel.csv",
-        resamples=200,
-        permutations=200,
-        sensitivity_permutations=50,
         unit="Test unit",
         report_date="2024-03-01",
         registration="ISRCTN00000000",
@@ -153,8 +150,9 @@ def test_the_flow_diagram_adds_up_and_counts_everyone(trial):
 
 
 def test_the_primary_result_is_the_engines_own_figure(trial):
+    plan = trial.plan.plan  # the shipped allocation's sealed plan decides the seed and the re-draws
     direct = analysis.ratio_of_means(
-        trial.frame, "harm_suspect", seed=1, resamples=200, permutations=200, interval="randomisation"
+        trial.frame, "harm_suspect", seed=plan.seed, permutations=plan.permutations, interval=plan.interval
     )
     primary = trial.primary
     assert primary["pct_reduction"] == pytest.approx(direct.pct_reduction)
@@ -165,7 +163,10 @@ def test_the_primary_result_is_the_engines_own_figure(trial):
 def test_the_summary_states_the_primary_result_in_words(trial):
     text = report.summary_text(trial)
     row = trial.primary
-    assert text.startswith("The pre-specified primary outcome was crime harm as a suspect in the 12 months")
+    assert text.startswith(
+        "The primary outcome, fixed in the analysis plan sealed with the allocation on 2023-02-01, was crime harm "
+        "as a suspect in the 12 months"
+    )
     assert f"{report_tables.format_pct(row['pct_reduction'])}% less crime harm" in text
     assert f"p = {row['p_value']:.3f}" in text or "p < 0.001" in text
     assert "The 95% interval runs from" in text
@@ -187,7 +188,8 @@ def test_an_increase_is_written_as_one_at_any_size(trial):
 def test_another_primary_outcome_rewrites_the_summary(trial):
     knife = replace(trial, settings=replace(trial.settings, primary="knife_suspect"))
     text = report.summary_text(knife)
-    assert text.startswith("The pre-specified primary outcome was knife offences as a suspect")
+    assert text.startswith("This report's primary outcome is knife offences as a suspect")
+    assert "not the trial's pre-specified answer" in text
     assert knife.overall["outcome"].iloc[0] == "knife_suspect"
 
 

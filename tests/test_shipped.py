@@ -73,3 +73,18 @@ def test_writing_over_a_trial_folder_is_refused_even_with_force(regenerated, cap
     assert main(["synth", "--out", str(regenerated), "--force"]) == 2
     assert "sealed allocation" in capsys.readouterr().err
     assert (regenerated / "allocation.csv").read_bytes() == before
+
+
+def test_the_shipped_trial_follows_its_sealed_plan_and_its_report_shows_no_changes(tmp_path, capsys):
+    import html
+    import re
+
+    assert main(["verify", "--eligible", str(SHIPPED / "eligible.csv"), str(SHIPPED / "allocation.csv")]) == 0
+    assert "the analysis plan analysis-plan.toml sealed on 2023-02-01" in capsys.readouterr().out
+    page = tmp_path / "report.html"
+    command = ["report", "--records", str(SHIPPED), "--allocation", str(SHIPPED / "allocation.csv")]
+    assert main([*command, "--funnel", str(SHIPPED / "funnel.csv"), "--out", str(page)]) == 0
+    assert "every result is pre-specified" in capsys.readouterr().out
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<style.*?</style>|<[^>]+>", " ", page.read_text(), flags=re.S)))
+    assert "Changes to the plan: none." in text
+    assert "None: no trial was run" in text  # the shipped report.toml beside the allocation, found without options

@@ -134,12 +134,8 @@ def analyse(root, *extra, allocation=None):
         str(allocation),
         "--out",
         str(root / "results.csv"),
-        "--resamples",
-        "100",
-        "--permutations",
-        "100",
         *extra,
-    ]
+    ]  # no analysis options: the shipped allocation's sealed plan decides them
 
 
 def report(root, *extra, allocation=None):
@@ -1275,7 +1271,7 @@ def funnel_with(root: Path, description: str | None = None, reason: str | None =
     return path
 
 
-def sealed_trial(root: Path, stratum: str, folder: str = "trial", name: str = "allocation.csv") -> Path:
+def sealed_trial_with_stratum(root: Path, stratum: str, folder: str = "trial", name: str = "allocation.csv") -> Path:
     """The shipped cohort randomised afresh, its 11-17 band renamed ``stratum``: a sealed allocation."""
     import pandas as pd
 
@@ -1350,7 +1346,9 @@ def _(t):
 )
 def _(t):
     """Issue 23, item 5: the page's escaping of every user-text field, on a trial that passes its seal check."""
-    allocation = sealed_trial(t, odd_text("stratum"), folder="trial $x$", name=odd_text("allocation") + ".csv")
+    allocation = sealed_trial_with_stratum(
+        t, odd_text("stratum"), folder="trial $x$", name=odd_text("allocation") + ".csv"
+    )
     folder = records_copy(t, odd_text("records"))
     weights = t / (odd_text("weights") + ".csv")
     shutil.copy(REPOSITORY / "fdkit" / "data" / "harm_weights.csv", weights)
@@ -1378,7 +1376,7 @@ def _(t):
 
 @case("verify a sealed allocation whose stratum holds odd text", 0, "holds")
 def _(t):
-    allocation = sealed_trial(t, odd_text("stratum"))
+    allocation = sealed_trial_with_stratum(t, odd_text("stratum"))
     return ["verify", "--eligible", allocation.parent / "eligible.csv", allocation]
 
 
@@ -1524,6 +1522,186 @@ def _(t):
 @case("a code map mapping 8G and 8g onto different codes names both lines", 1, ("lines 2, 3", "'8g' onto '10D/1'"))
 def _(t):
     return code_map_export(t, "8G,8G\n8g,10D/1\n")
+
+
+# --- I. the analysis plan (issue 21) ---------------------------------------------------------------------
+
+
+def sealed_trial(root: Path, plan_text: str | None = None) -> Path:
+    """The shipped trial, its sealed plan and plan file in ``root``; or, given ``plan_text``, sealed anew with it."""
+    from fdkit import plan as plans
+    from fdkit import randomise as randomising
+
+    if plan_text is None:
+        allocation = trial(root)
+        shutil.copy(SHIPPED / "analysis-plan.toml", root / "analysis-plan.toml")
+        return allocation
+    shutil.copy(SHIPPED / "eligible.csv", root / "eligible.csv")
+    (root / "analysis-plan.toml").write_text(plan_text)
+    plan = plans.read_plan(root / "analysis-plan.toml")
+    plans.write_plan(plan, root / "analysis-plan.toml")  # as fdkit plan writes it: every fingerprint filled in
+    randomising.write_allocation(
+        randomising.read_allocation(SHIPPED / "allocation.csv"), root / "allocation.csv", plan=plan
+    )
+    return root / "allocation.csv"
+
+
+def weights_file(root: Path) -> Path:
+    from fdkit import harm
+
+    path = root / "weights.csv"
+    path.write_text(harm.illustrative_weights()[["offence_code", "weight"]].to_csv(index=False, lineterminator="\n"))
+    return path
+
+
+def plan_file(root: Path, text: str) -> Path:
+    path = root / "analysis-plan.toml"
+    path.write_text(text)
+    return path
+
+
+@case("plan --check a plan that is not TOML", 1, ("analysis-plan.toml", "not a readable TOML file"))
+def _(t):
+    return ["plan", "--check", str(plan_file(t, 'primary_outcome = "harm_suspect\nfollow_up_months = 12\n'))]
+
+
+@case("randomise --plan a plan that is not TOML", 1, "not a readable TOML file", may_change=())
+def _(t):
+    return [*randomise(t, t / "allocation.csv"), "--plan", str(plan_file(t, "primary_outcome = [\n"))]
+
+
+@case("plan --check a plan naming an unknown outcome", 1, ("line 2", "secondary_outcomes: unknown outcome 'knives'"))
+def _(t):
+    return ["plan", "--check", str(plan_file(t, 'primary_outcome = "harm_suspect"\nsecondary_outcomes = ["knives"]\n'))]
+
+
+@case("plan --check a follow-up window of 0 months", 1, "follow_up_months: must be a whole number from 1 to 120; got 0")
+def _(t):
+    return ["plan", "--check", str(plan_file(t, 'primary_outcome = "harm_suspect"\nfollow_up_months = 0\n'))]
+
+
+@case("plan --check a baseline given as text", 1, "baseline_months: must be a whole number")
+def _(t):
+    return ["plan", "--check", str(plan_file(t, 'primary_outcome = "harm_suspect"\nbaseline_months = "24"\n'))]
+
+
+@case("plan --check a misspelt field", 1, "follow_up: a field an analysis plan does not have (did you mean")
+def _(t):
+    return ["plan", "--check", str(plan_file(t, 'primary_outcome = "harm_suspect"\nfollow_up = 12\n'))]
+
+
+@case("fdkit plan --follow-up-months 0", 2, "--follow-up-months (follow_up_months", may_change=())
+def _(t):
+    return ["plan", "--out", str(t / "analysis-plan.toml"), "--follow-up-months", "0"]
+
+
+@case("a plan swapped after sealing stops the analysis", 1, ("cannot be trusted", "follow_up_months is 6"))
+def _(t):
+    allocation = sealed_trial(t)
+    plan = t / "analysis-plan.toml"
+    plan.write_text(plan.read_text().replace("follow_up_months = 12", "follow_up_months = 6"))
+    return analyse(t, allocation=allocation)
+
+
+@case("verify a plan swapped after sealing", 1, "analysis-plan.toml has changed since it was sealed")
+def _(t):
+    allocation = sealed_trial(t)
+    plan = t / "analysis-plan.toml"
+    plan.write_text(plan.read_text().replace("cace = true", "cace = false"))
+    return ["verify", "--eligible", str(t / "eligible.csv"), str(allocation)]
+
+
+@case("the plan text edited inside the seal", 1, "its fingerprint differs")
+def _(t):
+    def edit(record):
+        record["analysis_plan"]["text"] = [
+            line.replace("seed = 0", "seed = 7") for line in record["analysis_plan"]["text"]
+        ]
+        return record
+
+    return analyse(t, allocation=trial(t, edit_seal=edit))
+
+
+@case("a plan whose weights file changed after sealing", 1, ("harm_weights", "weights.csv has changed"))
+def _(t):
+    weights = weights_file(t)
+    allocation = sealed_trial(t, 'primary_outcome = "harm_suspect"\nharm_weights = "weights.csv"\n')
+    weights.write_text(weights.read_text().replace("\n1,5475.0\n", "\n1,10.0\n"))
+    return analyse(t, allocation=allocation)
+
+
+@case(
+    "analyse --unsealed with a plan whose weights file changed",
+    1,
+    ("harm_weights: weights.csv has changed since the plan was sealed", "--deviate"),
+)
+def _(t):
+    weights = weights_file(t)
+    allocation = sealed_trial(t, 'primary_outcome = "harm_suspect"\nharm_weights = "weights.csv"\n')
+    weights.write_text(weights.read_text().replace("\n1,5475.0\n", "\n1,10.0\n"))
+    return analyse(t, "--unsealed", allocation=allocation)
+
+
+@case("a plan whose weights file is not beside the allocation", 1, ("harm_weights", "--harm-weights FILE"))
+def _(t):
+    weights_file(t)
+    allocation = sealed_trial(t, 'primary_outcome = "harm_suspect"\nharm_weights = "weights.csv"\n')
+    (t / "weights.csv").unlink()
+    return analyse(t, allocation=allocation)
+
+
+@case("analyse a 6-month window the plan does not name", 2, ("follow_up_months = 6, but the plan's is 12", "--deviate"))
+def _(t):
+    return analyse(t, "--follow-up-months", "6", allocation=sealed_trial(t))
+
+
+@case(
+    "report another primary outcome than the plan's",
+    2,
+    "primary_outcome = knife_suspect, but the plan's is harm_suspect",
+)
+def _(t):
+    return report(t, "--primary", "knife_suspect", "--out", str(t / "r.html"), allocation=sealed_trial(t))
+
+
+@case("report with a report.toml naming an unknown item", 1, ("report.toml", "fundng"))
+def _(t):
+    allocation = sealed_trial(t)
+    (t / "report.toml").write_text('fundng = "the council"\n')
+    return report(t, "--out", str(t / "r.html"), allocation=allocation)
+
+
+@case("write a plan over the one an allocation was sealed with", 2, "a sealed plan is never written over")
+def _(t):
+    sealed_trial(t)
+    return ["plan", "--out", str(t / "analysis-plan.toml"), "--force"]
+
+
+@case("randomise --plan whose subgroups are not strata", 1, "subgroups: '11-15' is not a stratum", may_change=())
+def _(t):
+    plan = plan_file(t, 'primary_outcome = "harm_suspect"\nsubgroups = ["11-15"]\n')
+    return [*randomise(t, t / "allocation.csv"), "--plan", str(plan)]
+
+
+@case("randomise --plan whose weights changed since it was written", 1, "weights.csv has changed")
+def _(t):
+    weights = weights_file(t)
+    from fdkit import harm
+
+    sha = harm.weights_sha256(harm.read_weights(weights))
+    plan = plan_file(
+        t, f'primary_outcome = "harm_suspect"\nharm_weights = "weights.csv"\nharm_weights_sha256 = "{sha}"\n'
+    )
+    weights.write_text(weights.read_text().replace("\n8G,", "\n8G,1"))
+    return [*randomise(t, t / "allocation.csv"), "--plan", str(plan)]
+
+
+@case("a later wave with a different plan", 2, "a sealed plan is never changed")
+def _(t):
+    allocation = sealed_trial(t)
+    other = t / "other.toml"
+    other.write_text((t / "analysis-plan.toml").read_text().replace("seed = 0", "seed = 9"))
+    return [*randomise(t, t / "wave2.csv"), "--previous", str(allocation), "--plan", str(other)]
 
 
 # --- running -----------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python tools/r_check/run.py                  # everything (several minutes on one core)
+    .venv/bin/python tools/r_check/run.py                  # everything (about 2 minutes)
     .venv/bin/python tools/r_check/run.py --no-simulation  # the quick comparisons only
 
 It needs ``Rscript`` with the R packages coin and sandwich (Debian:

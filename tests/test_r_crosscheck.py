@@ -1,17 +1,20 @@
 """fdkit's statistics on the shipped trial agree with R's (coin, sandwich, base R).
 
 Runs the quick, non-simulation comparisons of ``tools/r_check/run.py``: the randomisation
-p-values (unstudentised against coin's stratified test, studentised and robust-Poisson score
-tests against the same tests written out in R, each within three combined Monte Carlo SEs;
-and exactly equal when R is handed fdkit's own re-draws), Welch's p and Fieller's
+p-values, one-sided in each direction and equal-tailed (the difference statistic against coin's
+stratified test; the primary analysis's statistic, the studentised one and the robust Poisson
+score test against the same tests written out in R), each within three combined Monte Carlo
+SEs when drawn independently, and exactly equal when R is handed fdkit's own re-draws, at no
+effect and at each edge of the interval that inverts each test; Welch's p and Fieller's
 interval, the robust Poisson estimate and sandwich SE, and the Mann-Whitney p. The simulation
-check (null rejection rates of coin and fdkit on the same trials) takes minutes and is left to
-``.venv/bin/python tools/r_check/run.py``.
+check (each direction's rejections under no effect, coin and fdkit on the same trials) takes
+minutes and is left to ``.venv/bin/python tools/r_check/run.py``.
 
 R is not a dependency of fdkit and CI does not install it (it would add minutes to every run),
-so this test is SKIPPED, with the reason, unless ``Rscript`` and the R packages coin and
-sandwich are present (Debian: ``apt-get install r-base-core r-cran-coin r-cran-sandwich``).
+so the comparison test is SKIPPED, with the reason, unless ``Rscript`` and the R packages coin
+and sandwich are present (Debian: ``apt-get install r-base-core r-cran-coin r-cran-sandwich``).
 It documents the check and is meant to be run locally. See ``docs/checked-against-r.md``.
+The tests of the verdicts themselves need no R and always run.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from fdkit import analysis
 
 RUN = Path(__file__).resolve().parent.parent / "tools" / "r_check" / "run.py"
 
@@ -42,9 +48,23 @@ def r_check(driver):
 
 
 def test_monte_carlo_verdict_flags_a_gap_beyond_three_standard_errors(driver):
-    """The judge can fail: harm's studentised p (0.023) is not coin's unstudentised p (0.071)."""
-    assert driver._monte_carlo("harm", "p", 0.0236, 0.0022, 0.0245, 0.0022).agree
-    assert not driver._monte_carlo("harm", "p", 0.0236, 0.0022, 0.0710, 0.0036).agree
+    """The judge can fail: knife's score p (0.093) is not coin's difference p (0.144)."""
+    assert driver._monte_carlo("knife", "p", 0.0933, 0.0030, 0.0946, 0.0030).agree
+    assert not driver._monte_carlo("knife", "p", 0.0933, 0.0030, 0.1437, 0.0036).agree
+
+
+def test_shared_redraws_must_give_the_same_count(driver):
+    """On shared re-draws one re-draw counted differently (1 / 2,001) is a disagreement."""
+    assert driver._close("o", "p", 0.0369815, 0.0369815 + 1e-16, driver.EXACT).agree
+    assert not driver._close("o", "p", 0.0369815, 0.0369815 + 1 / 2001, driver.EXACT).agree
+
+
+def test_edge_verdict_needs_the_same_p_and_r_on_the_right_side(driver):
+    assert driver._edge("o", "edge", 0.0509745, 0.0509745, inside=True).agree
+    assert driver._edge("o", "beyond", 0.0489755, 0.0489755, inside=False).agree
+    assert not driver._edge("o", "edge", 0.0489755, 0.0489755, inside=True).agree  # R rejects the edge
+    assert not driver._edge("o", "beyond", 0.0509745, 0.0509745, inside=False).agree  # R keeps the point beyond
+    assert not driver._edge("o", "edge", 0.0529735, 0.0509745, inside=True).agree  # same side, another p
 
 
 def test_grid_bound_must_lie_within_one_step_inside_the_exact_bound(driver):
@@ -56,17 +76,68 @@ def test_grid_bound_must_lie_within_one_step_inside_the_exact_bound(driver):
     assert driver._grid_bound("o", "high", 100.0, float("nan"), inward=-1).agree  # both unbounded
 
 
+def test_simulation_verdicts_can_fail(driver):
+    """A tail rejecting 5% of 2,000 null trials is off; so is a one-sided lean against coin."""
+    trials = np.arange(2000)
+    assert driver._rate("o", "rate", trials < 50, in_r=False).agree  # 2.5%
+    assert not driver._rate("o", "rate", trials < 100, in_r=False).agree  # 5%
+    assert not driver._rate("o", "rate", trials < 10, in_r=True).agree  # 0.5%: far too conservative
+    coin = trials < 50
+    assert driver._same_verdicts("o", "same", (trials >= 2) & (trials < 52), coin, judged=True).agree
+    leaning = driver._same_verdicts("o", "same", trials < 80, coin, judged=True)  # 30 more, none fewer
+    assert leaning.agree is False
+    assert driver._same_verdicts("o", "same", trials < 80, coin, judged=False).agree is None
+
+
 @pytest.mark.slow
 def test_fdkit_agrees_with_r_on_the_shipped_trial(r_check):
     comparisons = r_check.quick_comparisons(r_check.shipped_frame(), permutations=5000, resamples=5000)
     judged = [c for c in comparisons if c.agree is not None]
-    # Per outcome: two randomisation p-values drawn apart, three on shared re-draws, Welch's p,
-    # two Fieller limits, five Poisson figures and the Mann-Whitney p, plus two R re-tests at
-    # each finite edge of the primary and Poisson intervals. A comparison that silently
-    # vanished would let this test pass for the wrong reason.
-    assert len(judged) >= 14 * len(r_check.OUTCOMES)
-    assert sum("interval edge" in c.quantity for c in judged) >= 4 * len(r_check.OUTCOMES)
+    # A comparison that silently vanished would let this test pass for the wrong reason: every
+    # outcome must have each test's three p-values on the shared re-draws, coin's three, and at
+    # least one finite edge (the edge and the point beyond it) of every interval re-tested in R.
+    primary = r_check._primary_statistic()
+    names = [r_check._label(s, primary) for s in analysis.STATISTICS] + ["Poisson score"]
+    for outcome in r_check.OUTCOMES:
+        quantities = {c.quantity for c in judged if c.outcome == outcome}
+        for name in names:
+            for p in ("one-sided p, reduction", "one-sided p, increase", "equal-tailed p"):
+                assert f"same re-draws: {name}, {p}" in quantities
+            assert sum(q.startswith(f"{name} interval edge") for q in quantities) >= 2
+        for p in ("one-sided p, reduction", "one-sided p, increase", "equal-tailed p"):
+            assert f"difference vs coin: {p}" in quantities
+        assert len(quantities) >= 26 + 2 * len(names)  # six drawn apart, twelve shared, eight exact, the edges
     disagreements = [c for c in judged if not c.agree]
     assert not disagreements, "\n".join(
         f"{c.outcome} {c.quantity}: fdkit {c.fdkit!r}, R {c.r!r} ({c.difference}; {c.tolerance})" for c in disagreements
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("written", "mistaken", "caught"),
+    [
+        # The score statistic's projection taken at no effect whatever theta is.
+        ("a <- theta * n_t / (theta * n_t + n_c)", "a <- n_t / (n_t + n_c)", "score"),
+        # The Poisson score test re-projecting each candidate away from no effect.
+        (
+            "signed_ratio(sum(c * residual), sqrt(sum((c - zhat)^2 * residual^2)))",
+            "signed_ratio(sum(c * residual), sqrt(sum((c - as.vector(hat %*% c))^2 * residual^2)))",
+            "Poisson score",
+        ),
+    ],
+)
+def test_the_interval_edges_catch_a_statistic_written_wrongly(
+    r_check, monkeypatch, tmp_path, written, mistaken, caught
+):
+    """The edge re-tests have power: R's script with one plausible slip disagrees with fdkit there."""
+    source = (r_check.HERE / "crosscheck.R").read_text()
+    assert written in source
+    (tmp_path / "crosscheck.R").write_text(source.replace(written, mistaken))
+    monkeypatch.setattr(r_check, "HERE", tmp_path)
+    comparisons = r_check.quick_comparisons(
+        r_check.shipped_frame(), outcomes=("harm_suspect",), permutations=500, resamples=500
+    )
+    wrong = {c.quantity for c in comparisons if c.agree is False}
+    assert wrong, "a mistaken R statistic went unnoticed"
+    assert all(q.startswith(caught) and "interval edge" in q for q in wrong), wrong

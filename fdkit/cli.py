@@ -284,6 +284,13 @@ def _add_randomise(commands) -> None:
     parser.add_argument("--n-treated", type=_non_negative_int, help="treated places in all (complete method)")
     parser.add_argument("--probability", type=float, default=0.5, help="chance of treatment (simple method)")
     parser.add_argument("--previous", type=Path, help="an earlier allocation this wave adds to")
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        metavar="TOML",
+        help="an analysis plan (fdkit plan) to seal with the allocation: its fingerprint and full text go in the "
+        "seal, and fdkit analyse and fdkit report will follow it",
+    )
     _add_lookup(parser, purpose="the unit offence lookup the eligible list was screened with, to record in the seal")
     parser.set_defaults(run=_run_randomise)
 
@@ -294,7 +301,7 @@ def _run_randomise(args) -> int:
     from .offences import describe_lookup
 
     previous_seal = randomise.seal_path(args.previous) if args.previous else None
-    outputs = files.OutputGuard(inputs=[args.eligible, args.previous, previous_seal])
+    outputs = files.OutputGuard(inputs=[args.eligible, args.previous, previous_seal, args.plan])
     for existing in (args.out, randomise.seal_path(args.out)):
         if existing.exists() and files.resolved(existing) not in outputs.inputs:
             raise files.OutputRefused(randomise._refusal(existing, args.out))
@@ -315,6 +322,7 @@ def _run_randomise(args) -> int:
         raise SystemExit(_usage(args, "complete allocation needs --n-treated"))
     eligible = read_eligible(args.eligible, strata=args.strata if method == "stratified" else None)
     previous = randomise.read_allocation(args.previous) if args.previous else None
+    plan = _plan_to_seal(args, capacities if method == "stratified" else {})
     try:
         allocation = randomise.allocate(
             eligible,
@@ -331,10 +339,46 @@ def _run_randomise(args) -> int:
         raise _data_error(args.eligible, str(error)) from error
     lookup = _lookup(args)
     described = None if lookup is None else describe_lookup(lookup)
-    path, seal = randomise.write_allocation(allocation, args.out, offence_lookup=described)
+    path, seal = randomise.write_allocation(allocation, args.out, offence_lookup=described, plan=plan)
     print(allocation.counts().to_string())
     print(f"\nwrote {path} and its seal {seal}")
+    if plan is not None:
+        sealed = randomise.sealed_plan(path)
+        print(f"{sealed}; fdkit analyse and fdkit report will follow it")
     return 0
+
+
+def _plan_to_seal(args, capacities: dict):
+    """The plan this wave seals: the one given, or the one an earlier wave sealed (never a new one)."""
+    from . import plan as plans
+    from . import randomise
+
+    earlier = randomise.sealed_plan(args.previous) if args.previous else None
+    if args.plan is None:
+        return earlier
+    plan = plans.read_plan(args.plan)
+    if problems := plans.check_files(plan, args.plan.parent):
+        raise FdkitDataError(problems, source=args.plan)
+    if earlier is not None:
+        if earlier.sha256 != plan.sha256:
+            changes = "; ".join(str(d) for d in plans.differences(earlier.plan, plan))
+            raise SystemExit(
+                _usage(
+                    args,
+                    f"{args.previous.name} was sealed with an analysis plan on {earlier.date} (SHA-256 "
+                    f"{earlier.sha256[:16]}), and a sealed plan is never changed ({changes}); leave out --plan "
+                    "to keep it",
+                )
+            )
+        return earlier
+    strata = set(capacities) or {"all"}
+    if outside := [s for s in plan.subgroups if s not in strata]:
+        message = (
+            f"subgroups: {outside[0]!r} is not a stratum of this randomisation "
+            f"({', '.join(sorted(strata)) if capacities else 'it is not stratified'})"
+        )
+        raise _data_error(args.plan, message)
+    return plan
 
 
 def _add_verify(commands) -> None:
@@ -351,6 +395,12 @@ def _add_verify(commands) -> None:
     parser.add_argument(
         "--eligible", type=Path, action="append", required=True, help="the eligible list of each wave, in order"
     )
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        metavar="TOML",
+        help="a plan file to compare with the plan sealed with the allocation (default: the one beside it)",
+    )
     parser.set_defaults(run=_run_verify)
 
 
@@ -358,9 +408,164 @@ def _run_verify(args) -> int:
     from . import randomise
     from .eligibility import read_eligible
 
-    result = randomise.verify(args.allocation, [read_eligible(path) for path in args.eligible])
+    result = randomise.verify(args.allocation, [read_eligible(path) for path in args.eligible], plan=args.plan)
     print(result, file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
+
+
+def _add_plan(commands) -> None:
+    parser = commands.add_parser(
+        "plan",
+        help="write or check an analysis plan, to seal with the allocation",
+        description="Write analysis-plan.toml: the primary and secondary outcomes, the follow-up and baseline "
+        "windows, the day rule, the methods and alpha, the multiplicity family and adjustment, the subgroups, the "
+        "engagement (CACE) analysis, the harm weights and offence lookup (pinned by fingerprint), and the trial's "
+        "registration and protocol. Seal it with 'fdkit randomise --plan'; 'fdkit analyse' and 'fdkit report' then "
+        "follow it with no analysis options, and anything that departs from it runs only with --deviate.",
+        epilog="examples:\n"
+        "  fdkit plan --out analysis-plan.toml --primary harm_suspect --subgroups 11-17,18-25 "
+        "--registration ISRCTN12345678\n"
+        "  fdkit plan --template > analysis-plan.toml      # then edit it\n"
+        "  fdkit plan --check analysis-plan.toml\n"
+        "  fdkit randomise --eligible eligible.csv --strata age_band --treat 11-17=20 --treat 18-25=25 \\\n"
+        "      --seed 20230201 --date 2023-02-01 --out allocation.csv --plan analysis-plan.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--out", type=Path, help="the plan file to write (analysis-plan.toml)")
+    what.add_argument("--check", type=Path, metavar="TOML", help="check a plan file, field by field, and stop")
+    what.add_argument("--template", action="store_true", help="print a commented plan with the kit's defaults")
+    what.add_argument(
+        "--report-template",
+        action="store_true",
+        help="print a commented report.toml: your text for the CONSORT 2025 items the data cannot fill",
+    )
+    fields = parser.add_argument_group("the plan (defaults: the Milton Keynes trial's analysis)")
+    fields.add_argument("--trial", default="", help="the trial's name")
+    fields.add_argument("--registration", default="", metavar="ID", help="registry identifier, e.g. ISRCTN12345678")
+    fields.add_argument(
+        "--protocol", default="", metavar="URL", help="where the protocol can be read (web address or DOI)"
+    )
+    fields.add_argument("--primary", default="harm_suspect", metavar="OUTCOME", help="the primary outcome")
+    fields.add_argument(
+        "--secondary",
+        type=_names_list,
+        metavar="A,B",
+        help="secondary outcomes in order (default: every other; 'none')",
+    )
+    fields.add_argument("--follow-up-months", type=int, default=12, help="follow-up length (default 12)")
+    fields.add_argument("--baseline-months", type=int, default=24, help="baseline length (default 24)")
+    fields.add_argument(
+        "--sensitivity", type=_names_list, metavar="A,B", help="sensitivity methods (default: the kit's default table)"
+    )
+    fields.add_argument("--interval", choices=("randomisation", "bootstrap"), default="randomisation")
+    fields.add_argument("--seed", type=_seed, default=0, help="seed of the resampling (default 0)")
+    fields.add_argument("--permutations", type=int, default=2000, help="re-draws per randomisation test (default 2000)")
+    fields.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    fields.add_argument(
+        "--family", type=_names_list, metavar="A,B", help="outcomes adjusted together (default: every hypothesis)"
+    )
+    fields.add_argument("--adjustment", choices=("holm", "benjamini-hochberg", "none"), default="holm")
+    fields.add_argument("--subgroups", type=_names_list, default=(), metavar="A,B", help="strata analysed on their own")
+    fields.add_argument("--no-cace", action="store_true", help="leave out the effect among those who engaged")
+    fields.add_argument(
+        "--harm-weights", type=Path, metavar="CSV", help="harm weights (default: the kit's illustrative)"
+    )
+    fields.add_argument("--lookup", type=Path, metavar="CSV", help="your unit's offence lookup (default: the kit's)")
+    parser.add_argument("--force", action="store_true", help="replace an existing plan file (never a sealed one)")
+    parser.set_defaults(run=_run_plan)
+
+
+def _names_list(text: str) -> tuple[str, ...]:
+    return () if text.strip().lower() == "none" else tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+#: The command-line option that sets each plan field, for messages.
+PLAN_OPTIONS = {
+    "trial": "--trial",
+    "registration_id": "--registration",
+    "protocol_url": "--protocol",
+    "primary_outcome": "--primary",
+    "secondary_outcomes": "--secondary",
+    "follow_up_months": "--follow-up-months",
+    "baseline_months": "--baseline-months",
+    "sensitivity_methods": "--sensitivity",
+    "interval": "--interval",
+    "seed": "--seed",
+    "permutations": "--permutations",
+    "resamples": "--resamples",
+    "multiplicity_family": "--family",
+    "multiplicity_adjustment": "--adjustment",
+    "subgroups": "--subgroups",
+    "cace": "--no-cace",
+    "harm_weights": "--harm-weights",
+    "offence_lookup": "--lookup",
+}
+
+
+def _run_plan(args) -> int:
+    import os
+
+    from . import files, harm, offences
+    from . import plan as plans
+
+    if args.template:
+        sys.stdout.write(plans.Plan().to_toml())
+        return 0
+    if args.report_template:
+        from .checklist import statements_template
+
+        sys.stdout.write(statements_template())
+        return 0
+    if args.check:
+        checked = plans.read_plan(args.check)
+        if problems := plans.check_files(checked, args.check.parent):
+            raise FdkitDataError(problems, source=args.check)
+        print(f"{args.check} is a sound analysis plan:\n{checked.describe()}")
+        return 0
+    outputs = files.OutputGuard(inputs=[args.harm_weights, args.lookup], force=args.force)
+    outputs.claim(args.out)
+    values: dict = {
+        "trial": args.trial,
+        "registration_id": args.registration,
+        "protocol_url": args.protocol,
+        "primary_outcome": args.primary,
+        "follow_up_months": args.follow_up_months,
+        "baseline_months": args.baseline_months,
+        "interval": args.interval,
+        "seed": args.seed,
+        "permutations": args.permutations,
+        "resamples": args.resamples,
+        "multiplicity_adjustment": args.adjustment,
+        "subgroups": args.subgroups,
+        "cace": not args.no_cace,
+    }
+    chosen = {
+        "secondary_outcomes": args.secondary,
+        "sensitivity_methods": args.sensitivity,
+        "multiplicity_family": args.family,
+    }
+    values.update({name: value for name, value in chosen.items() if value is not None})
+    if "secondary_outcomes" not in values:  # every other outcome, in the kit's order
+        values["secondary_outcomes"] = tuple(o for o in plans.Plan().outcomes if o != args.primary)
+    folder = args.out.parent
+    for name, path, sha in (
+        ("harm_weights", args.harm_weights, lambda p: harm.weights_sha256(harm.read_weights(p))),
+        ("offence_lookup", args.lookup, lambda p: offences.lookup_sha256(offences.read_lookup(p))),
+    ):
+        if path is not None:
+            values[name] = Path(os.path.relpath(path.resolve(), folder.resolve())).as_posix()
+            values[f"{name}_sha256"] = sha(path)
+    try:
+        written = plans.Plan(**values)
+    except FdkitDataError as error:
+        messages = [p.message for p in error.problems]
+        shown = "; ".join(f"{PLAN_OPTIONS.get(m.split(':')[0], m.split(':')[0])} ({m})" for m in messages)
+        raise SystemExit(_usage(args, shown)) from None
+    plans.write_plan(written, args.out, guard=outputs)
+    print(f"wrote {args.out}:\n{written.describe()}")
+    print(f"\ncheck it with 'fdkit plan --check {args.out}', then seal it with 'fdkit randomise ... --plan {args.out}'")
+    return 0
 
 
 def _add_analyse(commands) -> None:
@@ -1450,6 +1655,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_validate,
         _add_synth,
         _add_screen,
+        _add_plan,
         _add_randomise,
         _add_verify,
         _add_analyse,

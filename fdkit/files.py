@@ -11,8 +11,8 @@ write to
 
 - any file the command reads, or any file in a folder it reads (a records folder);
 - any file of a records folder (a folder holding ``persons.csv`` or ``events.csv``);
-- an allocation (a CSV with a ``.seal.json`` beside it), a seal, or an eligible list that a seal
-  in the same folder fingerprints;
+- an allocation (a CSV with a ``.seal.json`` beside it), a seal, an eligible list that a seal
+  in the same folder fingerprints, or the analysis plan a seal in the same folder was sealed with;
 - the same path twice in one command;
 - an existing file, unless ``force`` is given (an allocation and its seal never);
 - a folder, or a path under a file.
@@ -83,16 +83,34 @@ def _is_records_folder(folder: Path) -> bool:
     return any((folder / name).is_file() for name in ("persons.csv", "events.csv"))
 
 
-def _sealed_fingerprints(folder: Path) -> dict[str, str]:
-    """The eligible-list fingerprints recorded by the seals in ``folder``: sha256 -> seal name."""
-    found = {}
+def _seals(folder: Path) -> Iterator[tuple[str, dict]]:
+    """The readable seals in ``folder``: (name, record); an unreadable one protects nothing (verify reports it)."""
     for seal in folder.glob("*" + SEAL_SUFFIX):
         try:
             record = json.loads(seal.read_text(encoding="utf-8"))
-            for wave in record.get("waves", []):
-                found[str(wave.get("eligible_ids_sha256"))] = seal.name
-        except (OSError, ValueError, AttributeError, TypeError):
-            continue  # an unreadable seal fingerprints nothing; verify reports it
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict):
+            yield seal.name, record
+
+
+def _sealed_fingerprints(folder: Path) -> dict[str, str]:
+    """The eligible-list fingerprints recorded by the seals in ``folder``: sha256 -> seal name."""
+    found = {}
+    for name, record in _seals(folder):
+        for wave in record.get("waves", []) if isinstance(record.get("waves"), list) else []:
+            if isinstance(wave, dict):
+                found[str(wave.get("eligible_ids_sha256"))] = name
+    return found
+
+
+def _sealed_plan_files(folder: Path) -> dict[str, str]:
+    """The analysis plan files the seals in ``folder`` were sealed with: file name -> seal name."""
+    found = {}
+    for name, record in _seals(folder):
+        entry = record.get("analysis_plan")
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+            found[entry["file"]] = name
     return found
 
 
@@ -295,6 +313,11 @@ class OutputGuard:
             raise OutputRefused(f"{shown} is an allocation's seal; a seal is never written over")
         if target.with_name(target.stem + SEAL_SUFFIX).exists() and target.suffix == ".csv":
             raise OutputRefused(f"{shown} is a sealed allocation (its seal is beside it); it is never written over")
+        if target.is_file() and (sealer := _sealed_plan_files(target.parent).get(target.name)):
+            raise OutputRefused(
+                f"{shown} is the analysis plan {sealer} was sealed with; a sealed plan is never written over. "
+                "Write a new plan to another file"
+            )
         if target.is_file():
             fingerprints = _sealed_fingerprints(target.parent)
             if fingerprints and (sha := _ids_sha256(target)) in fingerprints:

@@ -86,6 +86,7 @@ __all__ = [
     "read_weights",
     "score",
     "weigh",
+    "weights_sha256",
 ]
 
 #: The label notebooks and plots put on anything computed with the shipped table.
@@ -132,6 +133,17 @@ def illustrative_weights() -> pd.DataFrame:
         guideline, year and category cited, or the reasoning behind an illustrative value).
     """
     return _packaged_weights().copy()
+
+
+def weights_sha256(weights: pd.DataFrame | None = None) -> str:
+    """The fingerprint of a weight table (the illustrative one by default): its codes and weights only.
+
+    Computed like the offence lookup's (:func:`fdkit.offences.table_sha256`), so an analysis
+    plan can pin the weights it was written for, whatever file they come from.
+    """
+    from .offences import table_sha256
+
+    return table_sha256(illustrative_weights() if weights is None else weights, WEIGHT_COLUMNS)
 
 
 def read_weights(path: str | Path) -> pd.DataFrame:

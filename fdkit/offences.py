@@ -48,7 +48,9 @@ __all__ = [
     "describe_lookup",
     "is_knife_event",
     "lookup",
+    "lookup_sha256",
     "read_lookup",
+    "table_sha256",
     "write_lookup",
 ]
 
@@ -159,9 +161,23 @@ def describe_lookup(table: pd.DataFrame | None) -> str:
     """
     if table is None:
         return "the kit's offence lookup"
-    canonical = table.loc[:, list(LOOKUP_COLUMNS)].sort_values("offence_code").astype(str)
-    digest = hashlib.sha256(canonical.to_csv(index=False, lineterminator="\n").encode()).hexdigest()
-    return f"a unit's offence lookup ({len(table)} codes, SHA-256 {digest[:16]})"
+    return f"a unit's offence lookup ({len(table)} codes, SHA-256 {lookup_sha256(table)[:16]})"
+
+
+def lookup_sha256(table: pd.DataFrame | None = None) -> str:
+    """The fingerprint of a lookup (the kit's by default): see :func:`table_sha256`."""
+    return table_sha256(lookup() if table is None else table, LOOKUP_COLUMNS)
+
+
+def table_sha256(table: pd.DataFrame, columns: tuple[str, ...]) -> str:
+    """SHA-256 of a code table's ``columns`` written canonically: sorted by the first column, as text.
+
+    The same table always gets the same fingerprint, however its file was laid out (column
+    and row order, quoting, line endings); extra columns do not count. Seals and analysis
+    plans pin the offence lookup and the harm weights by it.
+    """
+    canonical = table.loc[:, list(columns)].sort_values(columns[0]).astype(str)
+    return hashlib.sha256(canonical.to_csv(index=False, lineterminator="\n").encode()).hexdigest()
 
 
 def is_knife_event(events: pd.DataFrame, table: pd.DataFrame | None = None) -> np.ndarray:

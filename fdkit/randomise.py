@@ -23,6 +23,13 @@ the date), the SHA-256 of the sorted eligible IDs, the SHA-256 of the allocation
 fdkit version. :func:`verify` re-runs the allocation from the seal and the eligible list and
 reports every difference. Writing never replaces an existing allocation.
 
+**The analysis plan.** An allocation may be sealed with an analysis plan (:mod:`fdkit.plan`):
+the seal then holds the plan's fingerprint and its full text, with the wave and time it was
+sealed at. :func:`verify` checks that the sealed text still has its fingerprint and that the
+plan file beside the allocation (``analysis-plan.toml``) is still that plan, field by field;
+:func:`sealed_plan` reads it back, or gives None for an allocation sealed without one. A later
+wave keeps the plan sealed with the first; a sealed plan is never replaced.
+
 **One declared assignment design, used three ways** (randomizr's ``declare_ra`` /
 ``conduct_ra`` / ``obtain_permutation_matrix``): an :class:`AssignmentDesign` lists the blocks
 (wave x stratum) and how many people each treats. :func:`allocate` conducts it to make the
@@ -41,12 +48,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .records import FdkitDataError, Problem, at_file_lines, formula_problems, read_table
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 __all__ = [
     "ALLOCATION_COLUMNS",
@@ -54,12 +64,14 @@ __all__ = [
     "Allocation",
     "AssignmentDesign",
     "METHODS",
+    "SealedPlan",
     "Verification",
     "Wave",
     "allocate",
     "ids_sha256",
     "read_allocation",
     "seal_path",
+    "sealed_plan",
     "verify",
     "write_allocation",
 ]
@@ -428,7 +440,11 @@ def seal_path(path: str | Path) -> Path:
 
 
 def write_allocation(
-    allocation: Allocation, path: str | Path, *, offence_lookup: str | None = None
+    allocation: Allocation,
+    path: str | Path,
+    *,
+    offence_lookup: str | None = None,
+    plan: Plan | SealedPlan | None = None,
 ) -> tuple[Path, Path]:
     """Write the allocation CSV and its seal, refusing to replace an existing allocation.
 
@@ -436,7 +452,9 @@ def write_allocation(
     into place, so a crash never leaves a half-written allocation, and an allocation that
     appeared meanwhile is never replaced. ``offence_lookup`` (a unit lookup's
     :func:`fdkit.offences.describe_lookup`, with its fingerprint) records in the seal which
-    lookup classified the offences the eligible list was screened by.
+    lookup classified the offences the eligible list was screened by. ``plan`` is sealed with
+    the allocation: a :class:`~fdkit.plan.Plan` is sealed with its last wave; a
+    :class:`SealedPlan` (an earlier wave's) is carried over as it was sealed.
 
     Returns
     -------
@@ -457,7 +475,7 @@ def write_allocation(
             raise FileExistsError(_refusal(existing, path))
     table = allocation.table.assign(randomised_on=allocation.table["randomised_on"].dt.strftime("%Y-%m-%d"))
     csv_bytes = table.loc[:, list(ALLOCATION_COLUMNS)].to_csv(index=False, lineterminator="\n").encode()
-    record = {
+    record: dict[str, Any] = {
         "allocation_file": path.name,
         "allocation_sha256": hashlib.sha256(csv_bytes).hexdigest(),
         "fdkit_version": __version__,
@@ -465,6 +483,8 @@ def write_allocation(
     }
     if offence_lookup is not None:
         record["offence_lookup"] = offence_lookup
+    if plan is not None:
+        record["analysis_plan"] = _plan_record(plan, allocation.waves[-1])
     seal_bytes = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     _create_exclusively(path, csv_bytes)
@@ -474,6 +494,152 @@ def write_allocation(
         path.unlink()
         raise
     return path, seal
+
+
+@dataclass(frozen=True)
+class SealedPlan:
+    """The analysis plan an allocation was sealed with.
+
+    Attributes
+    ----------
+    plan : fdkit.plan.Plan
+    sha256 : str
+        Its fingerprint (:func:`fdkit.plan.fingerprint`).
+    text : str
+        Its full text, as sealed.
+    wave : int
+        The wave it was sealed with.
+    sealed_at : str
+        When (ISO 8601, the wave's ``sealed_at``).
+    file : str
+        The plan file's name when it was sealed (``analysis-plan.toml``).
+    """
+
+    plan: Plan
+    sha256: str
+    text: str
+    wave: int
+    sealed_at: str
+    file: str
+
+    @property
+    def date(self) -> str:
+        """The day it was sealed, ``YYYY-MM-DD``."""
+        return self.sealed_at[:10]
+
+    def __str__(self) -> str:
+        return f"the analysis plan {self.file} sealed on {self.date} with wave {self.wave} (SHA-256 {self.sha256[:16]})"
+
+
+def _plan_record(plan: Plan | SealedPlan, wave: Wave) -> dict:
+    if isinstance(plan, SealedPlan):
+        return {
+            "file": plan.file,
+            "sha256": plan.sha256,
+            "text": plan.text.splitlines(),
+            "wave": plan.wave,
+            "sealed_at": plan.sealed_at,
+        }
+    from .plan import PLAN_FILE
+
+    return {
+        "file": PLAN_FILE,
+        "sha256": plan.sha256,
+        "text": plan.to_toml(comments=False).splitlines(),
+        "wave": wave.wave,
+        "sealed_at": wave.sealed_at,
+    }
+
+
+def sealed_plan(path: str | Path) -> SealedPlan | None:
+    """The analysis plan an allocation was sealed with, or None if it was sealed without one.
+
+    The plan is read from the seal's own copy (not from the file beside the allocation, which
+    :func:`verify` compares with it).
+
+    Raises
+    ------
+    fdkit.FdkitDataError
+        If the seal is missing or unreadable, or its plan cannot be read or no longer has the
+        fingerprint it was sealed with.
+    """
+    seal = seal_path(path)
+    try:
+        record = json.loads(seal.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FdkitDataError([Problem(seal.name, "the seal is missing")], source=seal) from None
+    except ValueError as error:
+        raise FdkitDataError([Problem(seal.name, f"the seal is not readable ({error})")], source=seal) from None
+    found, problem = _sealed_plan(record)
+    if problem:
+        raise FdkitDataError([Problem(seal.name, problem)], source=seal)
+    return found
+
+
+def _sealed_plan(record: dict) -> tuple[SealedPlan | None, str | None]:
+    """The sealed plan of a seal's record (or None), and what is wrong with it (or None)."""
+    from .plan import fingerprint, parse_plan
+
+    entry = record.get("analysis_plan") if isinstance(record, dict) else None
+    if entry is None:
+        return None, None
+    try:
+        text = "\n".join(entry["text"]) + "\n"
+        sealed = SealedPlan(
+            plan=parse_plan(text, source=str(entry["file"])),
+            sha256=str(entry["sha256"]),
+            text=text,
+            wave=int(entry["wave"]),
+            sealed_at=str(entry["sealed_at"]),
+            file=str(entry["file"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:  # FdkitDataError is a ValueError
+        return None, f"the analysis plan in the seal cannot be read ({str(error).splitlines()[-1].lstrip('- ')})"
+    if fingerprint(sealed.plan) != sealed.sha256:
+        return sealed, "the analysis plan in the seal has changed since it was sealed (its fingerprint differs)"
+    waves = {w.get("wave"): w for w in record.get("waves", []) if isinstance(w, dict)}
+    if sealed.wave not in waves or waves[sealed.wave].get("sealed_at") != sealed.sealed_at:
+        return (
+            sealed,
+            f"the analysis plan's seal names wave {sealed.wave} at {sealed.sealed_at}, which the seal does not hold",
+        )
+    return sealed, None
+
+
+def _plan_mismatches(path: Path, record: dict, plan_file: Path | None) -> list[str]:
+    """How the sealed plan, and the plan file beside the allocation, differ from what was sealed."""
+    from .plan import check_files, differences, read_plan
+
+    sealed, unreadable = _sealed_plan(record)
+    if unreadable:
+        return [unreadable]
+    if sealed is None:
+        return [f"{plan_file.name} was given, but {path.name} was sealed without an analysis plan"] if plan_file else []
+    beside = plan_file or path.parent / sealed.file
+    notes = []
+    if beside.is_file():
+        try:
+            found = read_plan(beside)
+        except FdkitDataError as error:
+            return [f"{beside.name} is not the plan that was sealed: it cannot be read ({error.problems[0]})"]
+        for difference in differences(sealed.plan, found):
+            notes.append(
+                f"{beside.name} has changed since it was sealed: {difference.field} is "
+                f"{_plain(difference.second)}, the seal gives {_plain(difference.first)}"
+            )
+    elif plan_file is not None:
+        notes.append(f"{plan_file} is not there to compare with the sealed plan")
+    for changed in check_files(sealed.plan, path.parent):
+        if "is not in" not in changed.message:  # a table kept elsewhere is given at analysis, and checked then
+            notes.append(f"the sealed plan's {changed.message}")
+    return notes
+
+
+def _plain(value) -> str:
+    from .plan import _toml_value
+
+    text = _toml_value(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _refusal(existing: Path, path: Path) -> str:
@@ -572,14 +738,20 @@ class Verification:
 
     ok: bool
     mismatches: tuple[str, ...] = ()
+    plan: SealedPlan | None = None
 
     def __str__(self) -> str:
         if self.ok:
-            return "the seal holds: the allocation is exactly what its seal and eligible list produce"
+            text = "the seal holds: the allocation is exactly what its seal and eligible list produce"
+            if self.plan is not None:
+                text += f"; {self.plan} is unchanged"
+            return text
         return "the seal does not hold:\n" + "\n".join(f"- {m}" for m in self.mismatches)
 
 
-def verify(path: str | Path, eligible: pd.DataFrame | Sequence[pd.DataFrame]) -> Verification:
+def verify(
+    path: str | Path, eligible: pd.DataFrame | Sequence[pd.DataFrame], *, plan: str | Path | None = None
+) -> Verification:
     """Re-derive an allocation from its seal and eligible list(s) and compare.
 
     Parameters
@@ -588,10 +760,15 @@ def verify(path: str | Path, eligible: pd.DataFrame | Sequence[pd.DataFrame]) ->
         The allocation CSV (its seal must be beside it).
     eligible : pandas.DataFrame or sequence of DataFrame
         The eligible list used for each wave, in wave order (one frame for a single wave).
+    plan : path, optional
+        A plan file to compare with the sealed plan; by default the one the seal names, beside
+        the allocation, if it is there.
 
     Returns
     -------
     Verification
+        Mismatches include any change to the sealed plan: to its text in the seal, to any field
+        of the plan file, or to a weights or lookup file it pins that is beside the allocation.
     """
     path = Path(path)
     allocation = read_allocation(path)
@@ -631,7 +808,8 @@ def verify(path: str | Path, eligible: pd.DataFrame | Sequence[pd.DataFrame]) ->
     if redone is None:
         raise ValueError(f"{path.name}: its seal records no waves to re-derive")
     mismatches.extend(_differences(redone.table, allocation.table))
-    return Verification(not mismatches, tuple(mismatches))
+    mismatches.extend(_plan_mismatches(path, record, Path(plan) if plan is not None else None))
+    return Verification(not mismatches, tuple(mismatches), _sealed_plan(record)[0])
 
 
 def _differences(expected: pd.DataFrame, found: pd.DataFrame, shown: int = 10) -> list[str]:
@@ -714,6 +892,7 @@ class SealCheck:
 
     allocation: Allocation
     verification: Verification
+    plan: SealedPlan | None = None
 
     @property
     def sealed(self) -> bool:
@@ -740,6 +919,8 @@ def check_sealed(
     Returns
     -------
     SealCheck
+        With the analysis plan sealed with the allocation, if any (its seal's own copy: the
+        plan an analysis must follow).
 
     Raises
     ------
@@ -774,7 +955,8 @@ def check_sealed(
             f"will say {UNSEALED}"
         )
         raise FdkitDataError([Problem(path.name, message)], source=path)
-    return SealCheck(allocation, verification)
+    plan, problem = _sealed_plan(json.loads(seal_path(path).read_text(encoding="utf-8")))
+    return SealCheck(allocation, verification, None if problem else plan)
 
 
 def _read_without_seal(path: Path) -> Allocation:

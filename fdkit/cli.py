@@ -1232,23 +1232,83 @@ def _add_pool(commands) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="the pooled folder to create")
     parser.add_argument(
-        "--primary",
-        default="harm_suspect",
-        metavar="OUTCOME",
-        help="the protocol's primary outcome (default harm_suspect); the report leads with it",
+        "--protocol",
+        type=Path,
+        metavar="PLAN",
+        help="the network's common analysis plan (fdkit plan); default: the first site's sealed plan. Every site's "
+        "sealed plan must match it on the fields that make results poolable",
     )
-    parser.add_argument("--follow-up-months", type=_positive_int, default=12, help="follow-up length (default 12)")
+    parser.add_argument(
+        "--primary",
+        metavar="OUTCOME",
+        help="the primary outcome the report leads with (default: the protocol's, else harm_suspect)",
+    )
+    parser.add_argument(
+        "--follow-up-months", type=_positive_int, help="follow-up length (default: the protocol's, else 12)"
+    )
     parser.add_argument(
         "--harm-weights", type=Path, help="offence_code,weight CSV for every site (default: illustrative)"
     )
-    parser.add_argument("--seed", type=_seed, default=1, help="seed for the re-draws (default 1)")
+    parser.add_argument("--seed", type=_seed, help="seed for the re-draws (default: the protocol's, else 1)")
     parser.add_argument(
-        "--permutations", type=int, default=2000, help="re-draws for every randomisation test (default 2000)"
+        "--permutations", type=int, help="re-draws for every randomisation test (default: the protocol's, else 2000)"
     )
     _add_extract_date(parser)
     parser.add_argument("--force", action="store_true", help="replace an existing pooled folder")
     _add_lookup(parser, purpose="an offence lookup for every site (default: each site folder's own, else the kit's)")
     parser.set_defaults(run=_run_pool)
+
+
+#: fdkit pool's options a protocol sets: option -> (plan field, default without a protocol, whether the
+#: protocol fixes it). The seed and the number of re-draws only change Monte Carlo error, so they may differ.
+_POOL_PLAN_SETTINGS = {
+    "primary": ("primary_outcome", "harm_suspect", True),
+    "follow_up_months": ("follow_up_months", 12, True),
+    "seed": ("seed", 1, False),
+    "permutations": ("permutations", 2000, False),
+}
+
+
+def _pool_settings(args, protocol) -> dict:
+    """Each of pool's settings from its option, else the protocol, else the kit's default.
+
+    An option that departs from a field the protocol fixes is a usage error (exit 2) naming the field;
+    a protocol whose analysis the pooled analysis cannot follow, or whose pinned harm weights are not the
+    ones given, is a data error (exit 1).
+    """
+    from . import harm
+
+    settings = {}
+    for option, (field, default, fixed) in _POOL_PLAN_SETTINGS.items():
+        given = getattr(args, option)
+        planned = None if protocol is None else getattr(protocol, field)
+        if fixed and given is not None and planned is not None and given != planned:
+            raise SystemExit(
+                _usage(
+                    args,
+                    f"--{option.replace('_', '-')} {given} departs from the common protocol ({field} = {planned!r}); "
+                    "a pooled analysis follows the protocol every site sealed",
+                )
+            )
+        settings[option] = next(value for value in (given, planned, default) if value is not None)
+    settings["alpha"] = 0.05 if protocol is None else protocol.alpha
+    if protocol is None:
+        return settings
+    if protocol.primary_method != "ratio_of_means" or protocol.interval != "randomisation":
+        raise _data_error(
+            Path("protocol"),
+            f"primary_method = {protocol.primary_method!r}, interval = {protocol.interval!r}: the pooled analysis is "
+            "the ratio of means with the interval that inverts its randomisation test",
+        )
+    used = harm.weights_sha256(harm.read_weights(args.harm_weights) if args.harm_weights else None)
+    if used != protocol.harm_weights_sha256:
+        raise _data_error(
+            Path("protocol"),
+            f"harm_weights_sha256: the protocol pins harm weights {protocol.harm_weights_sha256[:16]}, but "
+            f"{args.harm_weights or 'the kit illustrative weights'} are {used[:16]}; give the pinned table "
+            "with --harm-weights",
+        )
+    return settings
 
 
 def _site_arguments(args) -> dict[str, Path]:
@@ -1279,18 +1339,22 @@ def _site_arguments(args) -> dict[str, Path]:
 
 
 def _run_pool(args) -> int:
-    from . import files, harm, outcomes, pooling, sites
+    from . import files, harm, outcomes, plan, pooling, sites
     from .progress import bar, stepper
 
-    if args.primary not in outcomes.OUTCOME_NAMES:
+    if args.primary is not None and args.primary not in outcomes.OUTCOME_NAMES:
         choices = ", ".join(outcomes.OUTCOME_NAMES)
         raise SystemExit(_usage(args, f"unknown primary outcome {args.primary!r}; choose one of {choices}"))
-    if args.permutations < 100:
+    if args.permutations is not None and args.permutations < 100:
         raise SystemExit(_usage(args, "--permutations must be at least 100"))
     folders = _site_arguments(args)
     outputs = files.OutputGuard(
-        inputs=[args.harm_weights, args.lookup], input_folders=folders.values(), force=args.force
+        inputs=[args.harm_weights, args.lookup, args.protocol], input_folders=folders.values(), force=args.force
     )
+    given = None if args.protocol is None else plan.read_plan(args.protocol)
+    plans = {name: sites.site_plan(name, folder) for name, folder in folders.items()}
+    protocol = sites.common_protocol(plans, given, source=args.protocol.name if args.protocol else "")
+    settings = _pool_settings(args, protocol)
     weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
     lookup = _lookup(args)
     with bar(len(folders) + 2, "fdkit pool") as shown:
@@ -1302,26 +1366,31 @@ def _run_pool(args) -> int:
                 name,
                 folder,
                 weights=weights,
-                follow_up_months=args.follow_up_months,
+                follow_up_months=settings["follow_up_months"],
                 lookup=lookup,
                 extract_date=args.extract_date,
             )
         _refuse_repeated_allocations(loaded)
         frame = sites.pool_frame({name: site.frame for name, site in loaded.items()})
         step("analysing (re-drawing every site's allocation)")
-        found = pooling.pooled_results(frame, seed=args.seed, permutations=args.permutations)
+        found = pooling.pooled_results(
+            frame, seed=settings["seed"], permutations=settings["permutations"], alpha=settings["alpha"]
+        )
         step(f"writing {args.out}")
         manifest = {
             "generator": "fdkit pool",
             "fdkit_version": _version(),
             "settings": {
-                "primary": args.primary,
-                "follow_up_months": args.follow_up_months,
+                **settings,
                 "harm_weights": sites.describe_weights(args.harm_weights),
                 "offence_lookup": _describe_lookup(lookup),
-                "seed": args.seed,
-                "permutations": args.permutations,
                 "dropped_columns": frame.attrs.get("dropped_columns", []),
+                "protocol": None
+                if protocol is None
+                else {
+                    "sha256": plan.fingerprint(protocol),
+                    "source": args.protocol.name if args.protocol else f"site {next(iter(plans))}'s sealed plan",
+                },
             },
             "sites": [sites.site_facts(site) for site in loaded.values()],
         }
@@ -1334,7 +1403,9 @@ def _run_pool(args) -> int:
         }
         with outputs.staged_folder(args.out, own_names=sites.POOL_FILES) as staging:
             sites.write_pooled(staging, manifest, tables)
-    _print_pooled(frame, found, args.primary)
+    _print_pooled(frame, found, settings["primary"])
+    if protocol is None:
+        print("no site sealed an analysis plan: the pooled analysis follows these options, not a sealed protocol")
     print(f"\nwritten to {args.out}/; make the report with: fdkit report --pooled {args.out} --out report.html")
     return 0
 

@@ -1,10 +1,9 @@
 """Sites: several units running one protocol, each with its own sealed trial, brought together.
 
 A **site** is a unit that ran the trial on its own: its own police records, eligible list,
-sealed allocation and screening funnel, all in one folder (what ``fdkit synth --site`` writes,
-or what a unit assembles from its own pipeline)::
+sealed allocation and screening funnel, all in one folder::
 
-    SITE/persons.csv, events.csv, engagement.csv (optional)   the records
+    SITE/persons.csv, events.csv, engagement.csv (optional)   the records (or in SITE/records/)
     SITE/allocation.csv + allocation.seal.json                 the sealed allocation
     SITE/eligible.csv                                          the eligible list the seal fingerprints
                                                                (eligible-wave1.csv, eligible-wave2.csv, ...
@@ -13,7 +12,10 @@ or what a unit assembles from its own pipeline)::
 
 :func:`load_site` reads one and refuses it, with a message naming the site, when its seal does
 not hold (the allocation or the eligible list changed since it was sealed) or its records do
-not cover the follow-up. :func:`pool_frame` stacks the sites' outcome frames into one.
+not cover the follow-up. ``fdkit synth --site`` writes the records beside the trial's files; a
+unit assembling its own site folder with the command line puts them in ``SITE/records/``,
+because the kit never writes an output (the allocation) into a records folder.
+:func:`pool_frame` stacks the sites' outcome frames into one.
 
 **Person IDs are site-scoped.** Two units number their people independently, so the same ID at
 two sites is two people. The pooled frame therefore never holds a bare ID: ``person_id`` is
@@ -21,6 +23,13 @@ two sites is two people. The pooled frame therefore never holds a bare ID: ``per
 ``site_person_id``, and :func:`check_pooled_frame` refuses a frame where the two disagree.
 Every pooled analysis goes through that check, so a frame stacked by hand with clashing IDs
 cannot slip through.
+
+**One protocol.** A site whose allocation was sealed with an analysis plan (``fdkit randomise
+--plan``) carries that plan in its seal. :func:`common_protocol` takes the plans of every site
+and refuses, naming the site and the fields, any whose plan differs from the common protocol on
+a field that must match before results are pooled (:data:`fdkit.plan.PROTOCOL_FIELDS`: the
+outcomes, windows, day rule, method, interval, alpha, multiplicity and harm weights), and any
+site sealed without a plan when the others have one.
 
 **Strata.** In the pooled frame ``stratum`` is ``"<site> / <age band>"`` and ``wave`` is each
 site's own wave, so :func:`fdkit.analysis.assignment_design` re-draws the allocation within
@@ -40,6 +49,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import balance, eligibility, outcomes, randomise
+from .plan import Plan
 from .records import FdkitDataError, Problem, Records, at_file_lines, load_records, read_table
 
 __all__ = [
@@ -57,14 +67,18 @@ __all__ = [
     "by_site",
     "check_pooled_frame",
     "check_site_name",
+    "common_protocol",
     "describe_weights",
     "eligible_files",
     "load_site",
     "pool_frame",
+    "protocol_differences",
     "read_funnel",
     "read_pooled",
+    "records_folder",
     "site_facts",
     "site_frame",
+    "site_plan",
     "write_pooled",
 ]
 
@@ -106,6 +120,93 @@ def eligible_files(folder: Path, waves: int) -> list[Path]:
     return [folder / f"eligible-wave{number}.csv" for number in range(1, waves + 1)]
 
 
+# ------------------------------------------------------------------------- the protocol
+
+
+def site_plan(name: str, folder: str | Path) -> randomise.SealedPlan | None:
+    """The analysis plan a site's allocation was sealed with, or None; errors name the site."""
+    name = check_site_name(name)
+    allocation_file = Path(folder) / ALLOCATION_FILE
+    if not allocation_file.is_file():
+        raise _site_problem(name, Path(folder), f"no {ALLOCATION_FILE} in {folder}: a site needs its sealed allocation")
+    try:
+        return randomise.sealed_plan(allocation_file)
+    except FdkitDataError as error:
+        raise _for_site(name, error) from None
+
+
+def protocol_differences(site: Plan, protocol: Plan) -> list[str]:
+    """Where a site's sealed plan departs from the common protocol on a field that must match to pool.
+
+    The fields are :data:`fdkit.plan.PROTOCOL_FIELDS`; each difference reads
+    ``"field: <site's value> against <protocol's value>"``, cut to about 120 characters.
+    """
+    from .plan import PROTOCOL_FIELDS, differences
+
+    return [_cut(str(found), 120) for found in differences(site, protocol, fields=PROTOCOL_FIELDS)]
+
+
+def _cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def common_protocol(
+    plans: dict[str, randomise.SealedPlan | None], protocol: Plan | None = None, *, source: str = ""
+) -> Plan | None:
+    """The protocol every site follows, checked against each site's sealed plan.
+
+    Parameters
+    ----------
+    plans : dict of str to SealedPlan or None
+        Each site's sealed plan (:func:`site_plan`), by name, in the order given.
+    protocol : fdkit.plan.Plan, optional
+        The network's common protocol; by default the first site's sealed plan.
+    source : str
+        Where ``protocol`` came from, for messages (a file name).
+
+    Returns
+    -------
+    fdkit.plan.Plan or None
+        The protocol; None when no site sealed a plan and none was given.
+
+    Raises
+    ------
+    fdkit.FdkitDataError
+        Naming every site sealed without a plan (when there is a protocol to follow) and every
+        site whose plan departs from the protocol on a field of :data:`fdkit.plan.PROTOCOL_FIELDS`.
+    """
+    sealed = {name: found for name, found in plans.items() if found is not None}
+    if protocol is None and not sealed:
+        return None
+    if protocol is None:
+        first = next(iter(sealed))
+        protocol, source = sealed[first].plan, f"site {first}'s sealed plan"
+    problems = [
+        Problem(
+            f"site {name}",
+            f"its allocation was sealed without an analysis plan, so it cannot be shown to follow the common "
+            f"protocol ({source}); a site joins a pooled trial by sealing the protocol with fdkit randomise --plan",
+        )
+        for name, found in plans.items()
+        if found is None
+    ]
+    for name, found in sealed.items():
+        if changed := protocol_differences(found.plan, protocol):
+            problems.append(
+                Problem(
+                    f"site {name}",
+                    f"its sealed analysis plan differs from the common protocol ({source}) on a field that must "
+                    f"match to pool: {'; '.join(changed)} (the site's value first)",
+                )
+            )
+    if problems:
+        raise FdkitDataError(problems)
+    return protocol
+
+
+# ------------------------------------------------------------------------------ a site
+
+
 @dataclass(frozen=True)
 class Site:
     """One site's sealed trial, read and checked.
@@ -127,6 +228,8 @@ class Site:
         The baseline table (:func:`fdkit.balance.balance_table`).
     synthetic : dict or None
         The manifest of ``fdkit synth`` when the records are synthetic.
+    plan : fdkit.randomise.SealedPlan or None
+        The analysis plan sealed with the allocation, if there is one.
     """
 
     name: str
@@ -138,6 +241,7 @@ class Site:
     funnel: pd.DataFrame
     balance: pd.DataFrame
     synthetic: dict | None = None
+    plan: randomise.SealedPlan | None = None
 
     @property
     def allocation_file(self) -> Path:
@@ -212,7 +316,8 @@ def load_site(
                 f"{', '.join(missing)} in {folder}",
             )
         checked = randomise.check_sealed(allocation_file, lists)
-        records = load_records(folder, lookup=lookup, extract_date=extract_date)
+        plan = randomise.sealed_plan(allocation_file)
+        records = load_records(records_folder(folder), lookup=lookup, extract_date=extract_date)
         frame = outcomes.build_frame(records, checked.allocation, weights=weights, follow_up_months=follow_up_months)
         funnel_file = folder / FUNNEL_FILE
         if funnel_file.is_file():
@@ -234,7 +339,8 @@ def load_site(
         frame=frame,
         funnel=funnel,
         balance=baseline,
-        synthetic=_synthetic_manifest(folder),
+        synthetic=_synthetic_manifest(records_folder(folder)),
+        plan=plan,
     )
 
 
@@ -273,6 +379,12 @@ def read_funnel(path: str | Path) -> pd.DataFrame:
     if problems:
         raise FdkitDataError(at_file_lines(problems, path.parent), source=path)
     return funnel.astype({"remaining": "int64", "excluded": "int64"})
+
+
+def records_folder(folder: str | Path) -> Path:
+    """Where a site keeps its records: ``SITE/records/`` if there is one, else the site folder itself."""
+    inner = Path(folder) / "records"
+    return inner if inner.is_dir() else Path(folder)
 
 
 def _synthetic_manifest(folder: Path) -> dict | None:
@@ -448,6 +560,9 @@ def site_facts(site: Site) -> dict:
         "synthetic": None
         if site.synthetic is None
         else {key: site.synthetic.get(key) for key in ("scenario", "seed", "site")},
+        "plan": None
+        if site.plan is None
+        else {"sha256": site.plan.sha256, "sealed_at": site.plan.sealed_at, "file": site.plan.file},
     }
 
 

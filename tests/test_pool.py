@@ -456,3 +456,84 @@ def test_a_simulated_network_keeps_every_sites_places_and_sizes():
     )
     frames = networks.frames(0)
     assert list(frames) == ["site1", "site2", "site3"] and len(sites.pool_frame(frames)) == 180
+
+
+# ------------------------------------------------------------------------- one protocol
+
+
+def seal_with_plans(network, tmp_path, plans: dict) -> Path:
+    """Copies of the towns re-randomised with `fdkit randomise --plan`, one plan per site (None: no plan)."""
+    from fdkit import plan as plans_module
+
+    root = copy_sites(network, tmp_path)
+    for number, (name, chosen) in enumerate(plans.items()):
+        folder = root / "sites" / name
+        for old in ("allocation.csv", "allocation.seal.json", "engagement.csv"):
+            (folder / old).unlink()  # engagement belonged to the synthetic allocation
+        # A unit's own layout: the records in SITE/records, since nothing is written into a records folder.
+        (folder / "records").mkdir()
+        for moved in ("persons.csv", "events.csv", "manifest.json"):
+            (folder / moved).rename(folder / "records" / moved)
+        extra = []
+        if chosen is not None:
+            plans_module.write_plan(chosen, folder / "analysis-plan.toml")
+            extra = ["--plan", str(folder / "analysis-plan.toml")]
+        command = ["randomise", "--eligible", str(folder / "eligible.csv"), "--strata", "age_band"]
+        command += ["--treat", "11-17=8", "--treat", "18-25=10", "--seed", str(100 + number)]
+        assert run([*command, "--date", "2023-02-01", "--out", str(folder / "allocation.csv"), *extra]) == 0
+    return root
+
+
+def test_sites_sealed_with_one_protocol_pool_and_the_manifest_records_it(network, tmp_path, capsys):
+    from fdkit.plan import Plan, fingerprint
+
+    protocol = Plan(primary_outcome="knife_suspect", secondary_outcomes=("harm_suspect",), seed=4, permutations=300)
+    # A field outside the protocol (the registration) may differ between sites.
+    site_plans = {name: protocol for name in TOWNS} | {"southmoor": Plan(**{**protocol.to_dict(), "trial": "South"})}
+    root = seal_with_plans(network, tmp_path, site_plans)
+    assert run(["pool", *site_options(root), "--out", str(tmp_path / "out")]) == 0
+    manifest = sites.read_pooled(tmp_path / "out").manifest
+    assert manifest["settings"]["protocol"]["sha256"] == fingerprint(protocol)
+    assert manifest["settings"]["primary"] == "knife_suspect" and manifest["settings"]["permutations"] == 300
+    assert [site["plan"]["sha256"] for site in manifest["sites"]] == [fingerprint(p) for p in site_plans.values()]
+    assert "knife_suspect, ratio of means" in capsys.readouterr().out
+
+
+def test_a_site_whose_plan_differs_on_the_primary_outcome_stops_pool_naming_the_site(network, tmp_path, capsys):
+    from fdkit.plan import Plan
+
+    knife_first = Plan(primary_outcome="knife_suspect", secondary_outcomes=("harm_suspect",))
+    site_plans = {"northbridge": Plan(), "eastwick": Plan(), "southmoor": knife_first}
+    root = seal_with_plans(network, tmp_path, site_plans)
+    assert run(["pool", *site_options(root), "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    assert "site southmoor" in error and "primary_outcome" in error and "site eastwick" not in error
+    assert "Traceback" not in error and not (tmp_path / "out").exists()
+
+
+def test_a_site_sealed_without_a_plan_cannot_join_sites_that_sealed_one(network, tmp_path, capsys):
+    from fdkit.plan import Plan
+
+    root = seal_with_plans(network, tmp_path, {"northbridge": Plan(), "eastwick": None, "southmoor": Plan()})
+    assert run(["pool", *site_options(root), "--out", str(tmp_path / "out")]) == 1
+    assert "site eastwick" in (error := capsys.readouterr().err) and "without an analysis plan" in error
+
+
+def test_a_given_protocol_is_what_every_site_must_match(network, tmp_path, capsys):
+    from fdkit.plan import Plan, write_plan
+
+    root = seal_with_plans(network, tmp_path, {name: Plan() for name in TOWNS})
+    write_plan(Plan(follow_up_months=6), tmp_path / "protocol.toml")
+    command = ["pool", *site_options(root), "--protocol", str(tmp_path / "protocol.toml")]
+    assert run([*command, "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    assert all(f"site {name}" in error for name in TOWNS) and "follow_up_months: 12 against 6" in error
+    assert run(["pool", *site_options(root), "--primary", "knife_suspect", "--out", str(tmp_path / "out")]) == 2
+    assert "primary_outcome" in capsys.readouterr().err
+
+
+def test_plan_differences_are_listed_field_by_field_on_the_protocol_fields_only():
+    from fdkit.plan import Plan
+
+    found = sites.protocol_differences(Plan(follow_up_months=6, seed=9, trial="x"), Plan())
+    assert found == ["follow_up_months: 6 against 12"]

@@ -863,6 +863,9 @@ SITES_POWER_COLUMNS = (
     "power_se",
     "significant_reduction",
     "significant_increase",
+    "site_power",
+    "every_site_significant",
+    "any_site_significant",
     "mdes",
     "power_at_mdes",
     "power_at_mdes_se",
@@ -937,14 +940,19 @@ def _run_power_sites(args) -> int:
     table = table.merge(pd.DataFrame(smallest, columns=columns), on="sites", how="left")
     table = table[list(SITES_POWER_COLUMNS)]
     outputs.write_csv(table, args.out)
-    shown_columns = ["sites", "reduction", "power", "power_se", "mean_estimate"] + ([] if args.no_mdes else ["mdes"])
+    shown_columns = ["sites", "reduction", "power", "power_se", "mean_estimate", "site_power", "every_site_significant"]
+    shown_columns += [] if args.no_mdes else ["mdes"]
     print(
         f"networks of sites with {per_site[0]} treated and {per_site[1]} control people each; between-site SD of "
         f"the log ratio {args.site_effect_sd:g}, of the log base rate {args.site_baseline_sd:g}; {args.outcome}:"
     )
     print(table[shown_columns].round(3).to_string(index=False))
+    print(
+        "power: of the pooled analysis; site_power: of one site's own analysis; every_site_significant: the share "
+        "of networks in which every site's own p < 0.05"
+    )
     if not args.no_mdes:
-        print("mdes: the smallest true % reduction (at the median site) detected with 80% power")
+        print("mdes: the smallest true % reduction (at the median site) the pooled analysis detects with 80% power")
     print(f"\n{args.sims:,} simulated networks per design; written to {args.out}")
     return 0
 
@@ -1078,14 +1086,7 @@ def _run_report(args) -> int:
     outputs.write_text(html, args.out)
     print(f"wrote {args.out} ({len(html.encode()) / 1024:,.0f} KB, self-contained)")
     if pdf is not None:
-        if report.find_chromium() is None:
-            print(
-                f"fdkit report: no Chromium here to print with; {report.PRINT_HELP.format(html=args.out)}",
-                file=sys.stderr,
-            )
-            return 0
-        report.write_pdf(args.out, pdf)
-        print(f"wrote {pdf} (A4)")
+        _print_pdf(args.out, pdf)
     return 0
 
 
@@ -1124,15 +1125,19 @@ def _run_pooled_report(args) -> int:
         f"{content.total.randomised:,} people ({', '.join(content.sites)})"
     )
     if pdf is not None:
-        if report.find_chromium() is None:
-            print(
-                f"fdkit report: no Chromium here to print with; {report.PRINT_HELP.format(html=args.out)}",
-                file=sys.stderr,
-            )
-            return 0
-        report.write_pdf(args.out, pdf)
-        print(f"wrote {pdf} (A4)")
+        _print_pdf(args.out, pdf)
     return 0
+
+
+def _print_pdf(html: Path, pdf: Path) -> None:
+    """Print a report to an A4 PDF with headless Chromium, or say how to print it without one."""
+    from . import report
+
+    if report.find_chromium() is None:
+        print(f"fdkit report: no Chromium here to print with; {report.PRINT_HELP.format(html=html)}", file=sys.stderr)
+        return
+    report.write_pdf(html, pdf)
+    print(f"wrote {pdf} (A4)")
 
 
 #: The columns of a funnel file (fdkit screen --funnel-out).
@@ -1259,58 +1264,6 @@ def _add_pool(commands) -> None:
     parser.set_defaults(run=_run_pool)
 
 
-#: fdkit pool's options a protocol sets: option -> (plan field, default without a protocol, whether the
-#: protocol fixes it). The seed and the number of re-draws only change Monte Carlo error, so they may differ.
-_POOL_PLAN_SETTINGS = {
-    "primary": ("primary_outcome", "harm_suspect", True),
-    "follow_up_months": ("follow_up_months", 12, True),
-    "seed": ("seed", 1, False),
-    "permutations": ("permutations", 2000, False),
-}
-
-
-def _pool_settings(args, protocol) -> dict:
-    """Each of pool's settings from its option, else the protocol, else the kit's default.
-
-    An option that departs from a field the protocol fixes is a usage error (exit 2) naming the field;
-    a protocol whose analysis the pooled analysis cannot follow, or whose pinned harm weights are not the
-    ones given, is a data error (exit 1).
-    """
-    from . import harm
-
-    settings = {}
-    for option, (field, default, fixed) in _POOL_PLAN_SETTINGS.items():
-        given = getattr(args, option)
-        planned = None if protocol is None else getattr(protocol, field)
-        if fixed and given is not None and planned is not None and given != planned:
-            raise SystemExit(
-                _usage(
-                    args,
-                    f"--{option.replace('_', '-')} {given} departs from the common protocol ({field} = {planned!r}); "
-                    "a pooled analysis follows the protocol every site sealed",
-                )
-            )
-        settings[option] = next(value for value in (given, planned, default) if value is not None)
-    settings["alpha"] = 0.05 if protocol is None else protocol.alpha
-    if protocol is None:
-        return settings
-    if protocol.primary_method != "ratio_of_means" or protocol.interval != "randomisation":
-        raise _data_error(
-            Path("protocol"),
-            f"primary_method = {protocol.primary_method!r}, interval = {protocol.interval!r}: the pooled analysis is "
-            "the ratio of means with the interval that inverts its randomisation test",
-        )
-    used = harm.weights_sha256(harm.read_weights(args.harm_weights) if args.harm_weights else None)
-    if used != protocol.harm_weights_sha256:
-        raise _data_error(
-            Path("protocol"),
-            f"harm_weights_sha256: the protocol pins harm weights {protocol.harm_weights_sha256[:16]}, but "
-            f"{args.harm_weights or 'the kit illustrative weights'} are {used[:16]}; give the pinned table "
-            "with --harm-weights",
-        )
-    return settings
-
-
 def _site_arguments(args) -> dict[str, Path]:
     """``--site NAME=DIR`` options as {name: folder}, refusing repeats and invalid names."""
     from . import files, sites
@@ -1354,8 +1307,18 @@ def _run_pool(args) -> int:
     given = None if args.protocol is None else plan.read_plan(args.protocol)
     plans = {name: sites.site_plan(name, folder) for name, folder in folders.items()}
     protocol = sites.common_protocol(plans, given, source=args.protocol.name if args.protocol else "")
-    settings = _pool_settings(args, protocol)
     weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
+    try:
+        settings = sites.protocol_settings(
+            protocol,
+            primary=args.primary,
+            follow_up_months=args.follow_up_months,
+            seed=args.seed,
+            permutations=args.permutations,
+            weights=weights,
+        )
+    except sites.ProtocolDeparture as departure:
+        raise SystemExit(_usage(args, str(departure))) from departure
     lookup = _lookup(args)
     with bar(len(folders) + 2, "fdkit pool") as shown:
         step = stepper(shown)

@@ -874,17 +874,32 @@ def diagnose_sites(spec: SitesDesign, population: Superpopulation, *, sims: int 
     pandas.DataFrame
         One row: ``sites``, ``n_treated``/``n_control`` (in all), ``reduction`` (the median
         site's), ``effect_sd``, ``baseline_sd``, ``method``, ``sims``, ``mean_estimate`` (the
-        pooled % reduction, on average), ``power`` and ``power_se``, and the shares of networks
-        significant in each direction (``significant_reduction``, ``significant_increase``).
+        pooled % reduction, on average), ``power`` and ``power_se``, the shares of networks
+        significant in each direction (``significant_reduction``, ``significant_increase``), and
+        what each site's own analysis finds: ``site_power`` (the share of sites with p < alpha),
+        ``every_site_significant`` and ``any_site_significant`` (shares of networks).
     """
     from . import analysis
 
     networks = simulate_site_trials(population, spec, sims=sims, seed=seed)
-    y, treated = networks.y, networks.treated
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 9]))
-    assignments = networks.assignment.permutation_matrix(spec.permutations, rng)
-    core = analysis.ratio_of_means_core(
-        y, treated, networks.assignment.blocks, assignments, np.ones((1, treated.size), dtype=np.int32), spec.alpha
+
+    def test(columns: np.ndarray) -> dict:
+        """The primary analysis of the people in ``columns`` (a site, or every site), re-drawing their own blocks."""
+        treated = networks.treated[columns]
+        declared = AssignmentDesign.from_assignment(treated, networks.assignment.blocks[columns].astype(str))
+        return analysis.ratio_of_means_core(
+            networks.y[:, columns],
+            treated,
+            declared.blocks,
+            declared.permutation_matrix(spec.permutations, rng),
+            np.ones((1, treated.size), dtype=np.int32),
+            spec.alpha,
+        )
+
+    core = test(np.arange(networks.treated.size))
+    by_site = np.column_stack(
+        [test(np.flatnonzero(networks.site == number))["p_value"] < spec.alpha for number in range(spec.sites)]
     )
     significant = core["p_value"] < spec.alpha
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -906,6 +921,9 @@ def diagnose_sites(spec: SitesDesign, population: Superpopulation, *, sims: int 
                 "power_se": _binomial_se(power, sims),
                 "significant_reduction": float(np.mean(significant & (estimate > 0))),
                 "significant_increase": float(np.mean(significant & (estimate < 0))),
+                "site_power": float(by_site.mean()),
+                "every_site_significant": float(by_site.all(axis=1).mean()),
+                "any_site_significant": float(by_site.any(axis=1).mean()),
             }
         ]
     )

@@ -412,8 +412,6 @@ def _records_table(report: TrialReport) -> PeopleTable:
 
 def report_to_html(report: TrialReport) -> str:
     """The whole report as one HTML page (text)."""
-    from . import __version__
-
     summary = _section("summary", "Summary", f'<p class="summary">{_escape(summary_text(report))}</p>')
     body = "\n".join(
         [
@@ -430,8 +428,15 @@ def report_to_html(report: TrialReport) -> str:
             _appendix(report),
         ]
     )
+    return _page(_TITLE, body)
+
+
+def _page(title: str, body: str) -> str:
+    """The page template (``fdkit/templates/report.html``) around a report's body."""
+    from . import __version__
+
     template = Template(resources.files("fdkit").joinpath("templates/report.html").read_text(encoding="utf-8"))
-    return template.substitute(title=_escape(_TITLE), body=body, version=_escape(__version__))
+    return template.substitute(title=_escape(title), body=body, version=_escape(__version__))
 
 
 # ----------------------------------------------------------------- the pooled report (several sites)
@@ -453,7 +458,6 @@ _POOLED_TITLE = "Focused deterrence trial at several sites: pooled report of out
 
 def pooled_report_to_html(report) -> str:
     """A pooled report (:class:`fdkit.report_pooled.PooledReport`) as one self-contained HTML page."""
-    from . import __version__
     from .report_pooled import pooled_summary_text
 
     body = "\n".join(
@@ -470,8 +474,7 @@ def pooled_report_to_html(report) -> str:
             _pooled_appendix(report),
         ]
     )
-    template = Template(resources.files("fdkit").joinpath("templates/report.html").read_text(encoding="utf-8"))
-    return template.substitute(title=_escape(_POOLED_TITLE), body=body, version=_escape(__version__))
+    return _page(_POOLED_TITLE, body)
 
 
 def _pooled_title_block(report) -> str:
@@ -656,8 +659,8 @@ def _pooled_by_site(report) -> str:
         ),
         table_html(_site_results_table(report, report.primary_outcome)),
         figure_html(
-            plot_site_forest(report).figure,
-            describe_site_forest(report),
+            plot_site_forest(report.pooled.results, report.pooled.heterogeneity, report.primary_outcome).figure,
+            describe_site_forest(report.pooled.results, report.pooled.heterogeneity, report.primary_outcome),
             "Figure 2. % reduction at each site (squares, people in brackets: intervention / usual services), pooled "
             "(diamond) and for the average site of a random-effects model (circle; the dotted line is the 95% "
             "prediction interval for a new site). Arrows mean the interval continues beyond the plot.",

@@ -260,33 +260,23 @@ def pooled_limitations(report: PooledReport) -> list[tuple[str, str]]:
 # ------------------------------------------------------------------- the site forest plot
 
 
-def _forest_rows(report: PooledReport, outcome: str) -> list[dict]:
-    """The plot's rows, top to bottom: each site, the pooled estimate, the average site."""
-    results, het = report.pooled.results, report.pooled.heterogeneity.set_index("outcome").loc[outcome]
+def _forest_rows(results: pd.DataFrame, heterogeneity: pd.DataFrame, outcome: str) -> list[dict]:
+    """The plot's rows, top to bottom: each site (in the results' order), the pooled estimate, the average site."""
+    het = heterogeneity.set_index("outcome").loc[outcome]
     rows = []
-    for site in report.sites:
+    for site in [*(name for name in dict.fromkeys(results["site"]) if name != POOLED), POOLED]:
         row = results[(results["site"] == site) & (results["outcome"] == outcome)].iloc[0]
+        label = POOLED_LABEL if site == POOLED else site
         rows.append(
             dict(
-                label=f"{site} ({int(row['n_treated'])} / {int(row['n_control'])})",
+                label=f"{label} ({int(row['n_treated'])} / {int(row['n_control'])})",
                 pct=row["pct_reduction"],
                 low=row["ci_low"],
                 high=row["ci_high"],
                 p=row["p_value"],
-                kind="site",
+                kind="pooled" if site == POOLED else "site",
             )
         )
-    row = results[(results["site"] == POOLED) & (results["outcome"] == outcome)].iloc[0]
-    rows.append(
-        dict(
-            label=f"{POOLED_LABEL} ({int(row['n_treated'])} / {int(row['n_control'])})",
-            pct=row["pct_reduction"],
-            low=row["ci_low"],
-            high=row["ci_high"],
-            p=row["p_value"],
-            kind="pooled",
-        )
-    )
     if het["re_sites"] >= 2:
         rows.append(
             dict(
@@ -302,7 +292,7 @@ def _forest_rows(report: PooledReport, outcome: str) -> list[dict]:
     return rows
 
 
-def plot_site_forest(report: PooledReport, outcome: str | None = None, ax=None):
+def plot_site_forest(results: pd.DataFrame, heterogeneity: pd.DataFrame, outcome: str, ax=None):
     """A forest plot of each site's % reduction, the pooled one and the average site's, on the log-ratio scale.
 
     Each site's row is its own primary analysis with its own interval; the pooled row (a
@@ -310,6 +300,13 @@ def plot_site_forest(report: PooledReport, outcome: str | None = None, ax=None):
     site with its interval, and a dotted line for the prediction interval of a new site. As in
     the single-site forest plot the axis is the ratio of treated to control (log scale),
     labelled as % reductions, and an interval that runs off the plot ends in an arrow.
+
+    Parameters
+    ----------
+    results, heterogeneity : pandas.DataFrame
+        The tables of :func:`fdkit.pooling.pooled_results` (or of a pooled folder).
+    outcome : str
+    ax : matplotlib.axes.Axes, optional
 
     Returns
     -------
@@ -319,8 +316,8 @@ def plot_site_forest(report: PooledReport, outcome: str | None = None, ax=None):
 
     from .plotting import PALETTE
 
-    outcome = outcome or report.primary_outcome
-    rows = _forest_rows(report, outcome)
+    rows = _forest_rows(results, heterogeneity, outcome)
+    sites = sum(row["kind"] == "site" for row in rows)
     if ax is None:
         _, ax = plt.subplots(figsize=(8.5, 0.45 * len(rows) + 1.6))
     floor, ceiling = 0.02, 5.0
@@ -349,7 +346,7 @@ def plot_site_forest(report: PooledReport, outcome: str | None = None, ax=None):
         ticks.append(position)
         names.append(row["label"])
     ax.axvline(1, color="0.4", linewidth=0.8)
-    ax.axhline(len(rows) - len(report.sites) + 0.5, color="0.7", linewidth=0.6)
+    ax.axhline(len(rows) - sites + 0.5, color="0.7", linewidth=0.6)
     ax.set_xscale("log")
     ax.set_xlim(floor, ceiling)
     ax.set_ylim(0.4, len(rows) + 0.6)
@@ -364,11 +361,10 @@ def plot_site_forest(report: PooledReport, outcome: str | None = None, ax=None):
     return ax
 
 
-def describe_site_forest(report: PooledReport, outcome: str | None = None) -> str:
+def describe_site_forest(results: pd.DataFrame, heterogeneity: pd.DataFrame, outcome: str) -> str:
     """The site forest plot in words (its alternative text)."""
-    outcome = outcome or report.primary_outcome
     parts = []
-    for row in _forest_rows(report, outcome):
+    for row in _forest_rows(results, heterogeneity, outcome):
         cell = f"{row['label']}: {format_pct(row['pct'])}% ({format_interval(row['low'], row['high'])}%"
         cell += f", p {format_p(row['p'])})" if np.isfinite(row["p"]) else ")"
         if "prediction" in row and np.isfinite(row["prediction"][0]):

@@ -51,6 +51,7 @@ import pandas as pd
 from . import balance, eligibility, outcomes, randomise
 from .plan import Plan
 from .records import FdkitDataError, Problem, Records, at_file_lines, load_records, read_table
+from .synth import read_manifest
 
 __all__ = [
     "ALLOCATION_FILE",
@@ -59,10 +60,12 @@ __all__ = [
     "ID_SEPARATOR",
     "POOL_FILES",
     "POOL_MANIFEST",
+    "POOL_SETTINGS",
     "POOL_TABLES",
     "RESERVED_NAMES",
     "STRATUM_SEPARATOR",
     "PooledFolder",
+    "ProtocolDeparture",
     "Site",
     "by_site",
     "check_pooled_frame",
@@ -73,6 +76,7 @@ __all__ = [
     "load_site",
     "pool_frame",
     "protocol_differences",
+    "protocol_settings",
     "read_funnel",
     "read_pooled",
     "records_folder",
@@ -202,6 +206,79 @@ def common_protocol(
     if problems:
         raise FdkitDataError(problems)
     return protocol
+
+
+class ProtocolDeparture(ValueError):
+    """An option that departs from a field the common protocol fixes (a usage error on the command line)."""
+
+
+#: The pooled analysis's settings a protocol sets: setting -> (plan field, default without a protocol,
+#: whether the protocol fixes it). The seed and the number of re-draws change only Monte Carlo error.
+POOL_SETTINGS = {
+    "primary": ("primary_outcome", "harm_suspect", True),
+    "follow_up_months": ("follow_up_months", 12, True),
+    "seed": ("seed", 1, False),
+    "permutations": ("permutations", 2000, False),
+}
+
+
+def protocol_settings(protocol: Plan | None, *, weights: pd.DataFrame | None = None, **given) -> dict:
+    """The pooled analysis's settings: each as given, else the protocol's, else the kit's default.
+
+    Parameters
+    ----------
+    protocol : fdkit.plan.Plan or None
+        The common protocol (:func:`common_protocol`).
+    weights : pandas.DataFrame, optional
+        The harm weights every site is scored with (the kit's illustrative table if None).
+    **given
+        ``primary``, ``follow_up_months``, ``seed``, ``permutations``: None when not given.
+
+    Returns
+    -------
+    dict
+        Those four settings and ``alpha``.
+
+    Raises
+    ------
+    ProtocolDeparture
+        A given primary outcome or follow-up that differs from the protocol's, naming the field.
+    fdkit.FdkitDataError
+        A protocol the pooled analysis cannot follow (another primary method or interval), or
+        harm weights that are not the ones the protocol pins.
+    """
+    from .harm import weights_sha256
+
+    if unknown := set(given) - set(POOL_SETTINGS):
+        raise TypeError(f"unknown settings {sorted(unknown)}")
+    settings = {}
+    for name, (field, default, fixed) in POOL_SETTINGS.items():
+        value = given.get(name)
+        planned = None if protocol is None else getattr(protocol, field)
+        if fixed and value is not None and planned is not None and value != planned:
+            raise ProtocolDeparture(
+                f"--{name.replace('_', '-')} {value} departs from the common protocol ({field} = {planned!r}); "
+                "a pooled analysis follows the protocol every site sealed"
+            )
+        settings[name] = next(option for option in (value, planned, default) if option is not None)
+    settings["alpha"] = 0.05 if protocol is None else protocol.alpha
+    if protocol is None:
+        return settings
+    problems = []
+    if protocol.primary_method != "ratio_of_means" or protocol.interval != "randomisation":
+        problems.append(
+            f"primary_method = {protocol.primary_method!r}, interval = {protocol.interval!r}: the pooled analysis "
+            "is the ratio of means with the interval that inverts its randomisation test"
+        )
+    if (used := weights_sha256(weights)) != protocol.harm_weights_sha256:
+        problems.append(
+            f"harm_weights_sha256: the protocol pins harm weights {protocol.harm_weights_sha256[:16]}, but "
+            f"{'the weights given' if weights is not None else 'the kit illustrative weights'} are {used[:16]}; "
+            "give the pinned table (--harm-weights)"
+        )
+    if problems:
+        raise FdkitDataError([Problem("the common protocol", problem) for problem in problems])
+    return settings
 
 
 # ------------------------------------------------------------------------------ a site
@@ -339,7 +416,7 @@ def load_site(
         frame=frame,
         funnel=funnel,
         balance=baseline,
-        synthetic=_synthetic_manifest(records_folder(folder)),
+        synthetic=read_manifest(records_folder(folder)),
         plan=plan,
     )
 
@@ -385,18 +462,6 @@ def records_folder(folder: str | Path) -> Path:
     """Where a site keeps its records: ``SITE/records/`` if there is one, else the site folder itself."""
     inner = Path(folder) / "records"
     return inner if inner.is_dir() else Path(folder)
-
-
-def _synthetic_manifest(folder: Path) -> dict | None:
-    """The manifest ``fdkit synth`` wrote, when the site's records are synthetic."""
-    manifest = folder / "manifest.json"
-    if not manifest.is_file():
-        return None
-    try:
-        content = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return content if str(content.get("generator", "")).startswith("fdkit.synth") else None
 
 
 # ----------------------------------------------------------------------- the pooled frame

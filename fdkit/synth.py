@@ -72,6 +72,7 @@ __all__ = [
     "generate",
     "keep_chances",
     "load_scenario",
+    "read_manifest",
     "site_scenario",
     "write_synthetic",
 ]
@@ -1009,6 +1010,18 @@ def _write_trial(out: Path, records: Records, scenario: Scenario) -> Records:
     randomise.write_allocation(trial.allocation, allocation_file)
     trial.truth.to_csv(out / "trial_truth.csv", index=False, lineterminator="\n")
     return trial.records
+
+
+def read_manifest(folder: str | Path) -> dict | None:
+    """The manifest :func:`write_synthetic` wrote in ``folder``, or None when the records are not synthetic."""
+    manifest = Path(folder) / MANIFEST_FILE
+    if not manifest.is_file():
+        return None
+    try:
+        content = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return content if str(content.get("generator", "")).startswith("fdkit.synth") else None
 
 
 def _sha256(path: Path) -> str:

@@ -537,3 +537,25 @@ def test_plan_differences_are_listed_field_by_field_on_the_protocol_fields_only(
 
     found = sites.protocol_differences(Plan(follow_up_months=6, seed=9, trial="x"), Plan())
     assert found == ["follow_up_months: 6 against 12"]
+
+
+def test_settings_come_from_the_options_then_the_protocol_then_the_kit():
+    from fdkit.plan import Plan
+
+    assert sites.protocol_settings(None) == {
+        "primary": "harm_suspect",
+        "follow_up_months": 12,
+        "seed": 1,
+        "permutations": 2000,
+        "alpha": 0.05,
+    }
+    protocol = Plan(follow_up_months=6, seed=7, permutations=500)
+    found = sites.protocol_settings(protocol, seed=3)
+    assert (found["follow_up_months"], found["seed"], found["permutations"]) == (6, 3, 500)
+    with pytest.raises(sites.ProtocolDeparture, match="follow_up_months = 6"):
+        sites.protocol_settings(protocol, follow_up_months=12)
+    weights = pd.DataFrame({"offence_code": ["8G"], "weight": [10.0]})
+    with pytest.raises(sites.FdkitDataError, match="harm_weights_sha256"):
+        sites.protocol_settings(protocol, weights=weights)
+    with pytest.raises(sites.FdkitDataError, match="inverts its randomisation test"):
+        sites.protocol_settings(Plan(interval="bootstrap"))

@@ -35,6 +35,7 @@ examples:
   fdkit analyse --records synthetic --allocation synthetic/allocation.csv --out results.csv
   fdkit power --n-treated 45 --n-control 103 --reduction 54 --sims 1000 --seed 1 --out power.csv
   fdkit report --records synthetic --allocation synthetic/allocation.csv --out report.html
+  fdkit pool --site a=sites/a --site b=sites/b --out pooled   several sites' sealed trials, pooled
 
 Run 'fdkit COMMAND --help' for each command's options and an example."""
 

@@ -122,6 +122,15 @@ def heterogeneity_test(frame: pd.DataFrame, outcome: str, *, seed: int = 0, perm
     compared: Cochran's Q of the sites' log ratios of means against the re-draws of every
     site's own allocation, under the hypothesis that one ratio holds at every site.
 
+    Calibration (``tests/test_pool_calibration.py``: 2,000 simulated networks of three sites with
+    different sizes, shares treated and base rates): at no effect it rejects 4.0% of the time
+    (MC SE 0.4), and at a common 40% reduction in knife offences within 3.5-6.5%; at a common 40%
+    reduction in crime harm it rejects 7.0% (0.6), a little too often. The plug-in imputes untreated
+    outcomes as if the effect scaled everyone's harm, while the simulated effect prevents whole
+    crimes, which leaves harm's treated arms more lopsided; the confidence-set version
+    (``method="supremum"`` of the interaction test) holds its level there (4.5%) but is
+    conservative at no effect (2.9%). Read a p-value just under 0.05 for harm with that in mind.
+
     Returns
     -------
     dict

@@ -559,3 +559,37 @@ def test_settings_come_from_the_options_then_the_protocol_then_the_kit():
         sites.protocol_settings(protocol, weights=weights)
     with pytest.raises(sites.FdkitDataError, match="inverts its randomisation test"):
         sites.protocol_settings(Plan(interval="bootstrap"))
+
+
+def test_a_site_that_randomised_in_two_waves_is_re_drawn_within_each_wave(network, tmp_path):
+    """A site folder with eligible-wave1.csv and eligible-wave2.csv: its seal is checked wave by wave."""
+    root = copy_sites(network, tmp_path)
+    folder = root / "sites" / "eastwick"
+    for old in ("allocation.csv", "allocation.seal.json", "engagement.csv"):
+        (folder / old).unlink()
+    (folder / "records").mkdir()
+    for moved in ("persons.csv", "events.csv", "manifest.json"):
+        (folder / moved).rename(folder / "records" / moved)
+    eligible = pd.read_csv(folder / "eligible.csv", dtype=str, keep_default_na=False)
+    eligible.iloc[: len(eligible) // 2].to_csv(folder / "eligible-wave1.csv", index=False)
+    eligible.to_csv(folder / "eligible-wave2.csv", index=False)
+    (folder / "eligible.csv").unlink()
+    for wave, (list_name, out, extra) in enumerate(
+        [
+            ("eligible-wave1.csv", "allocation-wave1.csv", []),
+            ("eligible-wave2.csv", "allocation.csv", ["--previous", str(folder / "allocation-wave1.csv")]),
+        ],
+        start=1,
+    ):
+        command = ["randomise", "--eligible", str(folder / list_name), "--strata", "age_band"]
+        command += ["--treat", "11-17=4", "--treat", "18-25=5", "--seed", str(wave), "--out", str(folder / out)]
+        assert run([*command, "--date", f"2023-0{wave}-01", *extra]) == 0
+    site = sites.load_site("eastwick", folder)
+    assert len(site.allocation.waves) == 2
+    pooled = sites.pool_frame({"eastwick": site.frame, "southmoor": frames_of(network)["southmoor"]})
+    declared = analysis.assignment_design(pooled)
+    waves_at_eastwick = {name.split(" / ")[0] for name in declared.block_names if "eastwick" in name}
+    assert waves_at_eastwick == {"wave 1", "wave 2"} and int(declared.n_treated.sum()) == 2 * 9 + 18
+    (folder / "eligible-wave2.csv").write_text((folder / "eligible-wave2.csv").read_text().replace("P0", "Q0", 1))
+    with pytest.raises(sites.FdkitDataError, match="site eastwick"):
+        sites.load_site("eastwick", folder)

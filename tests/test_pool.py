@@ -284,7 +284,8 @@ def test_pool_writes_a_folder_whose_manifest_fingerprints_every_table(pooled, ca
 def test_pool_results_are_the_pooled_analysis_of_the_sites(network, pooled):
     found = sites.read_pooled(pooled)
     frame = sites.pool_frame(frames_of(network))
-    again = pooling.pooled_results(frame, seed=1, permutations=500)
+    settings = found.manifest["settings"]
+    again = pooling.pooled_results(frame, seed=settings["seed"], permutations=settings["permutations"])
     pd.testing.assert_frame_equal(found.results, again.results, check_dtype=False)
     pd.testing.assert_frame_equal(found.heterogeneity, again.heterogeneity, check_dtype=False)
 

@@ -585,7 +585,7 @@ def _signed_statistics(y, treated, blocks, draws, theta, statistic, stratified=F
     return _ratio_or_signed_infinity(difference, np.sqrt(var_t / n_t + var_c / n_c))
 
 
-def stratified_ratio(y: np.ndarray, treated: np.ndarray, blocks: np.ndarray) -> float:
+def stratified_ratio(y: np.ndarray, treated: np.ndarray, blocks: np.ndarray):
     """The common ratio of means within blocks: where the stratified score statistic's ``U`` is zero.
 
     The maximum-likelihood ratio of the Poisson model ``E[y] = mu_block * theta^treated`` (a
@@ -596,8 +596,9 @@ def stratified_ratio(y: np.ndarray, treated: np.ndarray, blocks: np.ndarray) -> 
     share, it is close to the ratio of the arms' means; when shares differ between blocks with
     different base rates, the ratio of the means is confounded and this is not.
 
-    Returns ``0`` when the treated have no events, ``inf`` when the controls have none, ``nan``
-    when no one has any.
+    ``y`` may hold one outcome vector (a float is returned) or one per row (an array). The ratio is
+    ``0`` when the treated have no events, ``inf`` when the controls have none, ``nan`` when no one
+    has any.
 
     Examples
     --------
@@ -607,32 +608,27 @@ def stratified_ratio(y: np.ndarray, treated: np.ndarray, blocks: np.ndarray) -> 
     >>> round(stratified_ratio(y, treated, blocks), 4)
     0.6965
     """
-    y = np.asarray(y, dtype=float)
-    parts = []
-    for block in np.unique(blocks):
-        members = blocks == block
-        block_t, block_c = int(treated[members].sum()), int((~treated[members]).sum())
-        if block_t and block_c:
-            parts.append((y[members & treated].sum(), y[members].sum(), block_t, block_c))
-    if not parts:
-        return float("nan")
-    sum_t, total, n_t, n_c = (np.array(column, dtype=float) for column in zip(*parts))
-    if total.sum() == 0:
-        return float("nan")
-    if sum_t.sum() == 0:
-        return 0.0
-    if sum_t.sum() == total.sum():
-        return float("inf")
-
-    def score(log_theta: float) -> float:
-        theta = math.exp(log_theta)
-        return float(np.sum(sum_t - theta * n_t * total / (theta * n_t + n_c)))
-
-    low, high = -50.0, 50.0
-    for _ in range(200):
-        middle = (low + high) / 2
-        low, high = (middle, high) if score(middle) > 0 else (low, middle)
-    return math.exp((low + high) / 2)
+    values = np.atleast_2d(np.asarray(y, dtype=float))
+    both = [block for block in np.unique(blocks) if 0 < treated[blocks == block].sum() < (blocks == block).sum()]
+    if not both:
+        ratio = np.full(values.shape[0], np.nan)
+    else:
+        members = np.array([blocks == block for block in both], dtype=float)  # (blocks, n)
+        sum_t = values @ (members * treated).T  # (rows, blocks)
+        total = values @ members.T
+        n_t = (members * treated).sum(axis=1)
+        n_c = members.sum(axis=1) - n_t
+        low, high = np.full(values.shape[0], -50.0), np.full(values.shape[0], 50.0)
+        for _ in range(200):
+            middle = (low + high) / 2
+            theta = np.exp(middle)[:, None]
+            above = (sum_t - theta * n_t * total / (theta * n_t + n_c)).sum(axis=1) > 0
+            low, high = np.where(above, middle, low), np.where(above, high, middle)
+        ratio = np.exp((low + high) / 2)
+        treated_sum, all_sum = sum_t.sum(axis=1), total.sum(axis=1)
+        ratio = np.where(treated_sum == 0, 0.0, np.where(treated_sum == all_sum, np.inf, ratio))
+        ratio = np.where(all_sum == 0, np.nan, ratio)
+    return float(ratio[0]) if np.ndim(y) == 1 else ratio
 
 
 def _studentised_score(residual: np.ndarray, projected, draws: np.ndarray) -> np.ndarray:

@@ -39,6 +39,7 @@ examples:
   fdkit analyse --records synthetic --allocation synthetic/allocation.csv --out results.csv
   fdkit power --n-treated 45 --n-control 103 --reduction 54 --sims 1000 --seed 1 --out power.csv
   fdkit report --records synthetic --allocation synthetic/allocation.csv --out report.html
+  fdkit pool --site a=sites/a --site b=sites/b --out pooled   several sites' sealed trials, pooled
 
 Run 'fdkit COMMAND --help' for each command's options and an example."""
 
@@ -96,12 +97,29 @@ def _add_synth(commands) -> None:
         "default scenario and seed the folder is identical, byte for byte, to the "
         "repository's synthetic/ folder.",
         epilog="example:\n  fdkit synth --out my_records\n"
-        "  fdkit synth --scenario synthetic/scenario.toml --seed 7 --out other_records",
+        "  fdkit synth --scenario synthetic/scenario.toml --seed 7 --out other_records\n"
+        "three towns of one network, each with its own sealed trial (then: fdkit pool):\n"
+        "  fdkit synth --site northbridge --seed 11 --out sites/northbridge\n"
+        "  fdkit synth --site eastwick --seed 12 --out sites/eastwick\n"
+        "  fdkit synth --site southmoor --seed 13 --base-rate 1.3 --out sites/southmoor",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, required=True, help="folder to write (created)")
     parser.add_argument("--scenario", type=Path, default=None, help="scenario TOML file (default: the kit's)")
     parser.add_argument("--seed", type=_seed, default=None, help="overrides the scenario's seed")
+    parser.add_argument(
+        "--site",
+        metavar="NAME",
+        help="write one town of a multi-site network: the scenario with its own seed (--seed, required) and "
+        "base rate, and its own sealed trial",
+    )
+    parser.add_argument(
+        "--base-rate",
+        type=float,
+        metavar="MULTIPLIER",
+        help="with --site: the town's rates of offending and victimisation as a multiple of the scenario's "
+        "(0.25-4; default: drawn from the name and seed)",
+    )
     parser.add_argument(
         "--force", action="store_true", help="replace --out even if it already has files (never a sealed allocation)"
     )
@@ -114,11 +132,39 @@ def _run_synth(args) -> int:
 
     outputs = files.OutputGuard(inputs=[args.scenario], force=args.force)
     scenario = synth.load_scenario(args.scenario)
+    site = None
+    if args.site is not None or args.base_rate is not None:
+        scenario, site = _site_scenario(args, scenario)
     own = (*RECORDS_FILES, synth.SCENARIO_FILE, synth.MANIFEST_FILE, synth.DICTIONARY_FILE, *SYNTH_TRIAL_FILES)
     with outputs.staged_folder(args.out, own_names=own) as staging, bar(4, "fdkit synth") as shown:
-        written = synth.write_synthetic(staging, scenario, seed=args.seed, overwrite=True, progress=stepper(shown))
+        try:
+            written = synth.write_synthetic(
+                staging, scenario, seed=args.seed, overwrite=True, progress=stepper(shown), site=site
+            )
+        except ValueError as error:
+            if site is None:
+                raise
+            raise FdkitDataError(
+                [Problem(f"site {site['name']}", f"{error}; a higher --base-rate gives the town more eligible people")]
+            ) from error
     print(dataclasses.replace(written, path=args.out).describe())
+    if site is not None:
+        print(f"site {site['name']}: base rate {site['base_rate']:g} x the scenario's, seed {site['seed']}")
     return 0
+
+
+def _site_scenario(args, scenario):
+    """``fdkit synth --site``: the town's scenario and what makes it this site."""
+    from . import synth
+
+    if args.site is None:
+        raise SystemExit(_usage(args, "--base-rate needs --site NAME"))
+    if args.seed is None:
+        raise SystemExit(_usage(args, "--site needs --seed: each town of a network has its own seed"))
+    try:
+        return synth.site_scenario(scenario, args.site, args.seed, args.base_rate)
+    except ValueError as error:
+        raise SystemExit(_usage(args, str(error))) from error
 
 
 RECORDS_FILES = ("persons.csv", "events.csv", "engagement.csv")
@@ -814,8 +860,8 @@ def _add_power(commands) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--n-treated", type=_int_list, required=True, help="comma-separated treated sizes")
-    parser.add_argument("--n-control", type=_int_list, required=True, help="comma-separated control sizes, paired")
+    parser.add_argument("--n-treated", type=_int_list, help="comma-separated treated sizes (required unless --sites)")
+    parser.add_argument("--n-control", type=_int_list, help="comma-separated control sizes, paired")
     parser.add_argument(
         "--reduction",
         type=_float_list,
@@ -857,6 +903,7 @@ def _add_power(commands) -> None:
         help=f"the primary randomisation test's statistic (default {statistics[0]}; the others are the kit's "
         "earlier ones, for comparison)",
     )
+    _add_power_sites(parser)
     parser.set_defaults(run=_run_power)
 
 
@@ -872,6 +919,10 @@ def _run_power(args) -> int:
     from . import design, files, outcomes
     from .progress import bar
 
+    if args.sites is not None:
+        return _run_power_sites(args)
+    if args.n_treated is None or args.n_control is None:
+        raise SystemExit(_usage(args, "give --n-treated and --n-control (or --sites and --per-site)"))
     outcome_names = args.outcome or (CALIBRATION_OUTCOMES if args.calibration else ("harm_suspect",))
     methods = args.methods or (
         _analysis_methods(default=True, diagnosable=True) if args.calibration else ("ratio_of_means",)
@@ -946,6 +997,161 @@ def _run_power(args) -> int:
 CALIBRATION_OUTCOMES = ("harm_suspect", "knife_suspect", "violence_suspect")
 
 
+# -------------------------------------------------------------- fdkit power --sites (several sites)
+
+
+def _add_power_sites(parser) -> None:
+    """``fdkit power``'s options for a network of sites."""
+    group = parser.add_argument_group(
+        "a network of sites (instead of --n-treated/--n-control)",
+        "Power and MDES of the pooled analysis for K sites of the same size, each randomising its own people "
+        "within age bands; sites differ in base rate and in effect by the standard deviations given. "
+        "example: fdkit power --sites 3,12,24 --per-site 45/105 --reduction 25 --site-effect-sd 0.2 "
+        "--site-baseline-sd 0.3 --sims 500 --out sites.csv",
+    )
+    group.add_argument("--sites", type=_int_list, metavar="K", help="comma-separated numbers of sites")
+    group.add_argument("--per-site", metavar="N_T/N_C", help="treated and control people at every site, e.g. 45/105")
+    group.add_argument(
+        "--site-effect-sd",
+        type=float,
+        default=0.0,
+        metavar="TAU",
+        help="between-site SD of the log ratio of means (default 0: one common effect)",
+    )
+    group.add_argument(
+        "--site-baseline-sd",
+        type=float,
+        default=0.0,
+        metavar="SD",
+        help="between-site SD of the log base rate (default 0: every site's outcomes like the synthetic world's)",
+    )
+    group.add_argument(
+        "--no-mdes", action="store_true", help="skip the minimum detectable effect (a bisection of 7 or so runs)"
+    )
+    parser.set_defaults(
+        _site_defaults={name: parser.get_default(name) for name in ("n_treated", "n_control", "methods", "statistic")}
+    )
+
+
+SITES_POWER_COLUMNS = (
+    "sites",
+    "n_treated",
+    "n_control",
+    "reduction",
+    "effect_sd",
+    "baseline_sd",
+    "method",
+    "sims",
+    "mean_estimate",
+    "power",
+    "power_se",
+    "reject_reduction",
+    "reject_increase",
+    "site_power",
+    "every_site_significant",
+    "any_site_significant",
+    "mdes",
+    "power_at_mdes",
+    "power_at_mdes_se",
+)
+
+
+def _run_power_sites(args) -> int:
+    """``fdkit power --sites``: power (and MDES) of the pooled analysis of a network of sites."""
+    from dataclasses import replace
+
+    import numpy as np
+    import pandas as pd
+
+    from . import design, files, outcomes
+    from .progress import bar
+
+    if changed := [
+        f"--{name.replace('_', '-')}" for name, default in args._site_defaults.items() if getattr(args, name) != default
+    ]:
+        raise SystemExit(
+            _usage(args, f"{', '.join(changed)} cannot be used with --sites: the pooled primary analysis is simulated")
+        )
+    per_site = _per_site(args)
+    if args.calibration or args.reduction is None:
+        raise SystemExit(_usage(args, "--sites needs --reduction (the calibration table is for one site's design)"))
+    outcome = (args.outcome or ("harm_suspect",))[0]
+    if len(args.outcome or ()) > 1 or outcome not in outcomes.OUTCOME_NAMES:
+        raise SystemExit(_usage(args, f"--outcome must be one of {', '.join(outcomes.OUTCOME_NAMES)}"))
+    if args.sims < 10 or args.permutations < 100:
+        raise SystemExit(_usage(args, "--sims must be at least 10 and --permutations at least 100"))
+    try:
+        specs = [
+            design.SitesDesign(
+                sites,
+                per_site,
+                reduction=reduction,
+                effect_sd=args.site_effect_sd,
+                baseline_sd=args.site_baseline_sd,
+                outcome=outcome,
+                permutations=args.permutations,
+            )
+            for sites in args.sites
+            for reduction in args.reduction
+        ]
+        for spec in specs:
+            design.Design(spec.size(), reduction=spec.reduction).effects()  # the same check as every design
+    except ValueError as error:
+        raise SystemExit(_usage(args, str(error))) from error
+    outputs = files.OutputGuard(force=args.force)
+    outputs.claim(args.out)
+    with bar(len(specs) + (0 if args.no_mdes else len(args.sites)), "fdkit power", unit="design") as shown:
+        shown.set_postfix_str("building the synthetic superpopulation")
+        population = design.build_superpopulation()
+        rows = []
+        for spec in specs:
+            shown.set_postfix_str(f"{spec.sites} sites, {spec.reduction:g}% reduction")
+            # Each point's seed depends on the point itself, so adding points changes no other.
+            key = [args.seed, spec.sites, int(round(spec.reduction * 1000))]
+            seed = int(np.random.SeedSequence(key).generate_state(1)[0])
+            rows.append(design.diagnose_sites(spec, population, sims=args.sims, seed=seed))
+            shown.update(1)
+        smallest = []
+        for sites in [] if args.no_mdes else args.sites:
+            shown.set_postfix_str(f"{sites} sites: the minimum detectable effect")
+            spec = next(s for s in specs if s.sites == sites)
+            mdes = design.mdes_sites(population, spec, sims=args.sims, seed=args.seed)
+            at = {"power_at_mdes": np.nan, "power_at_mdes_se": np.nan}
+            if np.isfinite(mdes):
+                found = design.diagnose_sites(replace(spec, reduction=mdes), population, sims=args.sims, seed=args.seed)
+                at = {"power_at_mdes": found["power"].iloc[0], "power_at_mdes_se": found["power_se"].iloc[0]}
+            smallest.append({"sites": sites, "mdes": mdes, **at})
+            shown.update(1)
+    table = pd.concat(rows, ignore_index=True)
+    columns = ["sites", "mdes", "power_at_mdes", "power_at_mdes_se"]
+    table = table.merge(pd.DataFrame(smallest, columns=columns), on="sites", how="left")
+    table = table[list(SITES_POWER_COLUMNS)]
+    outputs.write_csv(table, args.out)
+    shown_columns = ["sites", "reduction", "power", "power_se", "mean_estimate", "site_power", "every_site_significant"]
+    shown_columns += [] if args.no_mdes else ["mdes"]
+    print(
+        f"networks of sites with {per_site[0]} treated and {per_site[1]} control people each; between-site SD of "
+        f"the log ratio {args.site_effect_sd:g}, of the log base rate {args.site_baseline_sd:g}; {outcome}:"
+    )
+    print(table[shown_columns].round(3).to_string(index=False))
+    print(
+        "power: of the pooled analysis; site_power: of one site's own analysis; every_site_significant: the share "
+        "of networks in which every site's own p < 0.05"
+    )
+    if not args.no_mdes:
+        print("mdes: the smallest true % reduction (at the median site) the pooled analysis detects with 80% power")
+    print(f"\n{args.sims:,} simulated networks per design; written to {args.out}")
+    return 0
+
+
+def _per_site(args) -> tuple[int, int]:
+    text = args.per_site or ""
+    treated, slash, control = text.partition("/")
+    if not (slash and treated.strip().isdigit() and control.strip().isdigit()):
+        raise SystemExit(_usage(args, f"--sites needs --per-site N_T/N_C, e.g. 45/105; got {text or 'nothing'!r}"))
+    return int(treated), int(control)
+
+
 def _add_report(commands) -> None:
     parser = commands.add_parser(
         "report",
@@ -960,9 +1166,16 @@ def _add_report(commands) -> None:
         "--out report.html --pdf",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--records", type=Path, required=True, help="the records folder")
-    parser.add_argument("--allocation", type=Path, required=True, help="the allocation CSV (its seal beside it)")
+    parser.add_argument("--records", type=Path, help="the records folder (required unless --pooled)")
+    parser.add_argument("--allocation", type=Path, help="the allocation CSV, its seal beside it (unless --pooled)")
     parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    parser.add_argument(
+        "--pooled",
+        type=Path,
+        metavar="DIR",
+        help="instead: the report of several sites pooled by fdkit pool (its --out folder); takes the title "
+        "block's options, --pdf and --force",
+    )
     parser.add_argument(
         "--funnel",
         type=Path,
@@ -1016,6 +1229,11 @@ def _run_report(args) -> int:
     from . import adherence, outcomes, randomise, report
     from .records import load_records, read_table
     from .report_html import report_to_html
+
+    if args.pooled is not None:
+        return _run_pooled_report(args)
+    if args.records is None or args.allocation is None:
+        raise SystemExit(_usage(args, "give --records and --allocation (or --pooled DIR for several sites)"))
 
     if args.primary is not None and args.primary not in outcomes.OUTCOME_NAMES:
         choices = ", ".join(outcomes.OUTCOME_NAMES)
@@ -1079,15 +1297,58 @@ def _run_report(args) -> int:
     outputs.write_text(html, args.out)
     print(f"wrote {args.out} ({len(html.encode()) / 1024:,.0f} KB, self-contained)")
     if pdf is not None:
-        if report.find_chromium() is None:
-            print(
-                f"fdkit report: no Chromium here to print with; {report.PRINT_HELP.format(html=args.out)}",
-                file=sys.stderr,
-            )
-            return 0
-        report.write_pdf(args.out, pdf)
-        print(f"wrote {pdf} (A4)")
+        _print_pdf(args.out, pdf)
     return 0
+
+
+def _run_pooled_report(args) -> int:
+    """``fdkit report --pooled DIR``: the report of several sites from the folder fdkit pool wrote."""
+    from . import files, report
+    from .report_html import pooled_report_to_html
+    from .report_pooled import build_pooled_report
+
+    single_site = {
+        "--records": args.records,
+        "--allocation": args.allocation,
+        "--funnel": args.funnel,
+        "--harm-weights": args.harm_weights,
+        "--eligible": args.eligible,
+        "--lookup": args.lookup,
+        "--unsealed": args.unsealed,
+    }
+    if given := [name for name, value in single_site.items() if value]:
+        raise SystemExit(
+            _usage(args, f"{', '.join(given)} belong to a single site's report; fdkit pool already read the sites")
+        )
+    outputs = files.OutputGuard(input_folders=[args.pooled], force=args.force)
+    outputs.claim(args.out)
+    pdf = None
+    if args.pdf is not None:
+        pdf = args.out.with_suffix(".pdf") if args.pdf is True else args.pdf
+        outputs.claim(pdf)
+    content = build_pooled_report(
+        args.pooled, unit=args.unit, report_date=args.date or report.today(), registration=args.registration
+    )
+    html = pooled_report_to_html(content)
+    outputs.write_text(html, args.out)
+    print(
+        f"wrote {args.out} ({len(html.encode()) / 1024:,.0f} KB, self-contained): {len(content.sites)} sites, "
+        f"{content.total.randomised:,} people ({', '.join(content.sites)})"
+    )
+    if pdf is not None:
+        _print_pdf(args.out, pdf)
+    return 0
+
+
+def _print_pdf(html: Path, pdf: Path) -> None:
+    """Print a report to an A4 PDF with headless Chromium, or say how to print it without one."""
+    from . import report
+
+    if report.find_chromium() is None:
+        print(f"fdkit report: no Chromium here to print with; {report.PRINT_HELP.format(html=html)}", file=sys.stderr)
+        return
+    report.write_pdf(html, pdf)
+    print(f"wrote {pdf} (A4)")
 
 
 #: The columns of a funnel file (fdkit screen --funnel-out).
@@ -1157,6 +1418,219 @@ def _stamp_unsealed(html: str, checked) -> str:
     at = html.find("<body")
     at = html.find(">", at) + 1 if at >= 0 else 0
     return html[:at] + banner + html[at:]
+
+
+# ------------------------------------------------------------------ several sites: fdkit pool
+
+
+def _add_pool(commands) -> None:
+    parser = commands.add_parser(
+        "pool",
+        help="bring several sites' sealed trials together into one pooled analysis",
+        description="Read each site's folder (its records, eligible list, sealed allocation and, if it has one, "
+        "its screening funnel), check every seal, and analyse the sites together: the pooled ratio of means with "
+        "a randomisation test that re-draws every site's own allocation (strata: site x age band, each site's "
+        "waves and places) and the interval that inverts it; each site's own estimate; a randomisation test of "
+        "a common effect across sites; and a random-effects summary with the between-site variation and a "
+        "prediction interval for a new site. Person IDs are site-scoped: the same ID at two sites is two people. "
+        "Writes a folder that 'fdkit report --pooled' turns into a report.",
+        epilog="example:\n  fdkit pool --site northbridge=sites/northbridge --site eastwick=sites/eastwick "
+        "--site southmoor=sites/southmoor --out pooled\n"
+        "  fdkit report --pooled pooled --out pooled-report.html",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--site",
+        action="append",
+        required=True,
+        metavar="NAME=DIR",
+        help="a site and its folder; give one --site for each site (at least two)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="the pooled folder to create")
+    parser.add_argument(
+        "--protocol",
+        type=Path,
+        metavar="PLAN",
+        help="the network's common analysis plan (fdkit plan); default: the first site's sealed plan. Every site's "
+        "sealed plan must match it on the fields that make results poolable",
+    )
+    parser.add_argument(
+        "--primary",
+        metavar="OUTCOME",
+        help="the primary outcome the report leads with (default: the protocol's, else harm_suspect)",
+    )
+    parser.add_argument(
+        "--follow-up-months", type=_positive_int, help="follow-up length (default: the protocol's, else 12)"
+    )
+    parser.add_argument(
+        "--harm-weights", type=Path, help="offence_code,weight CSV for every site (default: illustrative)"
+    )
+    parser.add_argument("--seed", type=_seed, help="seed for the re-draws (default: the protocol's, else 1)")
+    parser.add_argument(
+        "--permutations", type=int, help="re-draws for every randomisation test (default: the protocol's, else 2000)"
+    )
+    _add_extract_date(parser)
+    parser.add_argument("--force", action="store_true", help="replace an existing pooled folder")
+    _add_lookup(parser, purpose="an offence lookup for every site (default: each site folder's own, else the kit's)")
+    parser.set_defaults(run=_run_pool)
+
+
+def _site_arguments(args) -> dict[str, Path]:
+    """``--site NAME=DIR`` options as {name: folder}, refusing repeats and invalid names."""
+    from . import files, sites
+
+    found: dict[str, Path] = {}
+    folders: dict[Path, str] = {}
+    for item in args.site:
+        name, equals, folder = item.partition("=")
+        if not equals or not name or not folder:
+            raise SystemExit(_usage(args, f"--site takes NAME=DIR, e.g. northbridge=sites/northbridge; got {item!r}"))
+        try:
+            sites.check_site_name(name)
+        except ValueError as error:
+            raise SystemExit(_usage(args, str(error))) from error
+        if name in found:
+            raise SystemExit(_usage(args, f"site {name!r} is given twice; each site needs its own name"))
+        where = files.resolved(folder)
+        if where in folders:
+            raise SystemExit(
+                _usage(args, f"sites {folders[where]} and {name} are the same folder; a site pooled twice counts twice")
+            )
+        found[name], folders[where] = Path(folder), name
+    if len(found) < 2:
+        raise SystemExit(_usage(args, "pooling needs at least two sites: give --site NAME=DIR for each"))
+    return found
+
+
+def _run_pool(args) -> int:
+    from . import files, harm, outcomes, plan, pooling, sites
+    from .progress import bar, stepper
+
+    if args.primary is not None and args.primary not in outcomes.OUTCOME_NAMES:
+        choices = ", ".join(outcomes.OUTCOME_NAMES)
+        raise SystemExit(_usage(args, f"unknown primary outcome {args.primary!r}; choose one of {choices}"))
+    if args.permutations is not None and args.permutations < 100:
+        raise SystemExit(_usage(args, "--permutations must be at least 100"))
+    folders = _site_arguments(args)
+    outputs = files.OutputGuard(
+        inputs=[args.harm_weights, args.lookup, args.protocol], input_folders=folders.values(), force=args.force
+    )
+    given = None if args.protocol is None else plan.read_plan(args.protocol)
+    plans = {name: sites.site_plan(name, folder) for name, folder in folders.items()}
+    protocol = sites.common_protocol(plans, given, source=args.protocol.name if args.protocol else "")
+    weights = harm.read_weights(args.harm_weights) if args.harm_weights else None
+    try:
+        settings = sites.protocol_settings(
+            protocol,
+            primary=args.primary,
+            follow_up_months=args.follow_up_months,
+            seed=args.seed,
+            permutations=args.permutations,
+            weights=weights,
+        )
+    except sites.ProtocolDeparture as departure:
+        raise SystemExit(_usage(args, str(departure))) from departure
+    lookup = _lookup(args)
+    with bar(len(folders) + 2, "fdkit pool") as shown:
+        step = stepper(shown)
+        loaded = {}
+        for name, folder in folders.items():
+            step(f"reading and checking site {name}")
+            loaded[name] = sites.load_site(
+                name,
+                folder,
+                weights=weights,
+                follow_up_months=settings["follow_up_months"],
+                lookup=lookup,
+                extract_date=args.extract_date,
+            )
+        _refuse_repeated_allocations(loaded)
+        frame = sites.pool_frame({name: site.frame for name, site in loaded.items()})
+        step("analysing (re-drawing every site's allocation)")
+        found = pooling.pooled_results(
+            frame, seed=settings["seed"], permutations=settings["permutations"], alpha=settings["alpha"]
+        )
+        step(f"writing {args.out}")
+        manifest = {
+            "generator": "fdkit pool",
+            "fdkit_version": _version(),
+            "settings": {
+                **settings,
+                "harm_weights": sites.describe_weights(args.harm_weights),
+                "offence_lookup": _describe_lookup(lookup),
+                "dropped_columns": frame.attrs.get("dropped_columns", []),
+                "protocol": None
+                if protocol is None
+                else {
+                    "sha256": plan.fingerprint(protocol),
+                    "source": args.protocol.name if args.protocol else f"site {next(iter(plans))}'s sealed plan",
+                },
+            },
+            "sites": [sites.site_facts(site) for site in loaded.values()],
+        }
+        tables = {
+            "frame": frame,
+            "results": found.results,
+            "heterogeneity": found.heterogeneity,
+            "funnels": sites.by_site({name: site.funnel for name, site in loaded.items()}),
+            "balance": sites.by_site({name: site.balance for name, site in loaded.items()}),
+        }
+        with outputs.staged_folder(args.out, own_names=sites.POOL_FILES) as staging:
+            sites.write_pooled(staging, manifest, tables)
+    _print_pooled(frame, found, settings["primary"])
+    if protocol is None:
+        print("no site sealed an analysis plan: the pooled analysis follows these options, not a sealed protocol")
+    print(f"\nwritten to {args.out}/; make the report with: fdkit report --pooled {args.out} --out report.html")
+    return 0
+
+
+def _describe_lookup(lookup) -> str:
+    from .offences import describe_lookup
+
+    return describe_lookup(lookup) if lookup is not None else "each site's own offence lookup, else the kit's"
+
+
+def _refuse_repeated_allocations(loaded) -> None:
+    """Two sites whose allocation files are the same bytes are one trial pooled twice."""
+    seen: dict[str, str] = {}
+    for name, site in loaded.items():
+        digest = site.seal.get("allocation_sha256", "")
+        if digest in seen:
+            raise FdkitDataError(
+                [
+                    Problem(
+                        f"site {name}",
+                        f"its allocation is the same file as site {seen[digest]}'s (SHA-256 {digest[:16]}): "
+                        "one trial pooled twice would be counted twice",
+                    )
+                ]
+            )
+        seen[digest] = name
+
+
+def _print_pooled(frame, found, primary) -> None:
+    from .report_tables import format_interval, format_p, format_pct
+
+    by_site = frame.groupby("site")["arm"].value_counts().unstack(fill_value=0)
+    treated = int((frame["arm"] == "treatment").sum())
+    print(f"{frame['site'].nunique()} sites, {len(frame):,} people ({treated:,} offered the intervention):")
+    print(by_site[["treatment", "control"]].to_string())
+    print(f"\n{primary}, ratio of means (95% interval inverts each randomisation test):")
+    rows = found.results[found.results["outcome"] == primary]
+    for row in rows.itertuples():
+        print(
+            f"  {row.site:<12} {format_pct(row.pct_reduction):>8}% reduction "
+            f"({format_interval(row.ci_low, row.ci_high)}), p {format_p(row.p_value)}"
+        )
+    het = found.heterogeneity.set_index("outcome").loc[primary]
+    note = f" ({het['note']})" if het["note"] else ""
+    print(f"  same effect at every site? {het['method']}: p {format_p(het['p_value'])}{note}")
+    if het["re_sites"] >= 2:
+        prediction = f"; a new site: {format_interval(het['pi_low'], het['pi_high'])}" if het["re_sites"] >= 3 else ""
+        print(
+            f"  random effects: average site {format_pct(het['re_pct_reduction'])}% "
+            f"({format_interval(het['re_ci_low'], het['re_ci_high'])}), tau^2 {het['tau2']:.3f}{prediction}"
+        )
 
 
 def _add_pseudonymise(commands) -> None:
@@ -1443,6 +1917,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_analyse,
         _add_power,
         _add_report,
+        _add_pool,
         _add_pseudonymise,
         _add_workshop,
         _add_import,

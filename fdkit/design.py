@@ -53,13 +53,17 @@ __all__ = [
     "Design",
     "MILTON_KEYNES",
     "SimulatedTrials",
+    "SitesDesign",
     "Superpopulation",
     "build_superpopulation",
     "cache_dir",
     "calibration_table",
     "diagnose",
+    "diagnose_sites",
     "mdes",
+    "mdes_sites",
     "power_curve",
+    "simulate_site_trials",
     "simulate_trials",
     "split_size",
 ]
@@ -810,8 +814,15 @@ def mdes(
         spec = Design(size=size, reduction=step * tolerance, methods=("ratio_of_means",), **options)
         return diagnose(spec, population, sims=sims, seed=seed)["power"].iloc[0]
 
-    # Bisection on a fixed grid of reductions (multiples of ``tolerance``): the answer is a
-    # grid point decided by whole-number power comparisons, identical on every machine.
+    return _smallest_reduction(power_at, power, tolerance)
+
+
+def _smallest_reduction(power_at: Callable[[int], float], power: float, tolerance: float) -> float:
+    """The first grid point (multiples of ``tolerance`` %) whose power reaches ``power``; nan if none.
+
+    Bisection on a fixed grid of reductions: the answer is a grid point decided by whole-number
+    power comparisons, identical on every machine.
+    """
     low, high = 0, int(round(100 / tolerance))
     if power_at(high) < power:
         return float("nan")
@@ -827,3 +838,240 @@ def _report_progress(done: int, total: int, label: str, final: bool = False) -> 
     if sys.stderr.isatty():
         end = "\n" if final else ""
         print(f"\r  [{done}/{total}] {label:<40}", end=end, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ multi-site designs
+
+
+@dataclass(frozen=True)
+class SitesDesign:
+    """A network of sites running one protocol, to diagnose by simulation (``fdkit power --sites``).
+
+    Every simulated network draws its sites afresh: each site's cohort from the superpopulation
+    (split across age bands in the Milton Keynes proportions, :func:`split_size`), randomised with
+    its own places per age band, and two things that make sites differ:
+
+    - a **base rate**: every person's outcomes at the site are multiplied by
+      ``exp(baseline_sd * z)`` (a town where crime is commoner has more of everything);
+    - a **site effect**: the site's true ratio of means is ``(1 - reduction/100) * exp(effect_sd * z')``.
+      The common part is applied as :func:`simulate_trials` applies any true effect (each treated
+      person's events thinned); the site's departure from it multiplies the treated people's
+      outcomes there, so ``effect_sd`` is the between-site standard deviation of the log ratio:
+      the ``tau`` of a random-effects meta-analysis (:func:`fdkit.pooling.random_effects`).
+
+    The pooled analysis is the primary one, stratified by site x age band
+    (:func:`fdkit.pooling.pooled_effect`).
+
+    Attributes
+    ----------
+    sites : int
+    per_site : (int, int) or tuple of (int, int)
+        Treated and control people at every site, or at each site in turn (``sites`` pairs).
+    reduction : float
+        The true % reduction at the median site.
+    effect_sd, baseline_sd : float
+        Between-site standard deviations of the log ratio and of the log base rate.
+    outcome : str
+    permutations : int
+    alpha : float
+    """
+
+    sites: int
+    per_site: tuple
+    reduction: float = 0.0
+    effect_sd: float = 0.0
+    baseline_sd: float = 0.0
+    outcome: str = "harm_suspect"
+    permutations: int = 1000
+    alpha: float = 0.05
+
+    def __post_init__(self):
+        if self.sites < 2:
+            raise ValueError(f"a network needs at least two sites; got {self.sites}")
+        if len(self.site_sizes) != self.sites:
+            raise ValueError(f"per_site lists {len(self.site_sizes)} sites' sizes for {self.sites} sites")
+        if min(min(pair) for pair in self.site_sizes) < 2:
+            raise ValueError(f"every site needs at least 2 treated and 2 control people; got {self.per_site}")
+        if self.effect_sd < 0 or self.baseline_sd < 0:
+            raise ValueError("between-site standard deviations cannot be negative")
+
+    @property
+    def site_sizes(self) -> tuple[tuple[int, int], ...]:
+        """(treated, control) at each site."""
+        if len(self.per_site) == 2 and all(isinstance(n, int | np.integer) for n in self.per_site):
+            return tuple((int(self.per_site[0]), int(self.per_site[1])) for _ in range(self.sites))
+        return tuple((int(t), int(c)) for t, c in self.per_site)
+
+    def size(self, site: int = 0) -> dict:
+        """One site's (treated, control) per age band, in the Milton Keynes proportions."""
+        return split_size(*self.site_sizes[site])
+
+
+@dataclass(frozen=True)
+class SimulatedNetworks:
+    """Many simulated networks of one :class:`SitesDesign`, as arrays.
+
+    Attributes
+    ----------
+    y : ndarray, shape (sims, n)
+        The outcome of every person of every network (sites side by side).
+    treated : ndarray of bool, shape (n,)
+    site : ndarray of int, shape (n,)
+        Each person's site (0 to sites - 1).
+    stratum_names : tuple of str
+        Each site's age band names (the same at every site).
+    strata : ndarray of int, shape (n,)
+        Each person's age band at their site.
+    assignment : fdkit.randomise.AssignmentDesign
+        The declared design, blocks site x age band: the pooled test re-draws from it.
+    base_rate, site_ratio : ndarray, shape (sims, sites)
+        Each site's drawn base-rate multiplier and true ratio of means.
+    """
+
+    y: np.ndarray
+    treated: np.ndarray
+    site: np.ndarray
+    stratum_names: tuple[str, ...]
+    strata: np.ndarray
+    assignment: AssignmentDesign
+    base_rate: np.ndarray
+    site_ratio: np.ndarray
+
+    def frames(self, sim: int) -> dict[str, pd.DataFrame]:
+        """One simulated network as one outcome frame per site (``site1``, ...), for :func:`fdkit.sites.pool_frame`."""
+        frames = {}
+        for number in range(int(self.site.max()) + 1):
+            mine = self.site == number
+            count = int(mine.sum())
+            frames[f"site{number + 1}"] = pd.DataFrame(
+                {
+                    "person_id": [f"S{i:05d}" for i in range(count)],
+                    "arm": np.where(self.treated[mine], "treatment", "control"),
+                    "stratum": np.array(self.stratum_names)[self.strata[mine]],
+                    "wave": 1,
+                    "outcome": self.y[sim, mine],
+                }
+            )
+        return frames
+
+
+def simulate_site_trials(population: Superpopulation, spec: SitesDesign, *, sims: int, seed: int) -> SimulatedNetworks:
+    """Simulate ``sims`` networks of the design (see :class:`SitesDesign`); seeded, the same on every machine."""
+    common = Design(spec.size(), reduction=spec.reduction, outcome=spec.outcome)
+    parts = [
+        simulate_trials(
+            population,
+            spec.size(number),
+            sims=sims,
+            seed=int(np.random.SeedSequence([int(seed), 7, number]).generate_state(1)[0]),
+            effects=common.effects(),
+            outcomes=(spec.outcome,),
+        )
+        for number in range(spec.sites)
+    ]
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 8]))
+    base_rate = np.exp(spec.baseline_sd * rng.standard_normal((sims, spec.sites)))
+    departure = np.exp(spec.effect_sd * rng.standard_normal((sims, spec.sites)))
+    columns = []
+    for number, part in enumerate(parts):
+        y = part.follow_up[spec.outcome] * base_rate[:, [number]]
+        columns.append(np.where(part.treated[None, :], y * departure[:, [number]], y))
+    site = np.concatenate([np.full(part.treated.size, number) for number, part in enumerate(parts)])
+    treated = np.concatenate([part.treated for part in parts])
+    strata = np.concatenate([part.strata for part in parts])
+    labels = np.char.add(np.char.add(site.astype(str), " / "), np.array(parts[0].stratum_names)[strata])
+    return SimulatedNetworks(
+        y=np.concatenate(columns, axis=1),
+        treated=treated,
+        site=site,
+        stratum_names=parts[0].stratum_names,
+        strata=strata,
+        assignment=AssignmentDesign.from_assignment(treated, labels),
+        base_rate=base_rate,
+        site_ratio=common.true_ratio * departure,
+    )
+
+
+@one_blas_thread
+def diagnose_sites(spec: SitesDesign, population: Superpopulation, *, sims: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Power of the pooled primary analysis for a network of sites, with its Monte Carlo SE.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``sites``, ``n_treated``/``n_control`` (in all), ``reduction`` (the median
+        site's), ``effect_sd``, ``baseline_sd``, ``method``, ``sims``, ``mean_estimate`` (the
+        pooled % reduction, on average), ``power`` and ``power_se``, the shares of networks
+        significant in each direction (``reject_reduction``, ``reject_increase``), and
+        what each site's own analysis finds: ``site_power`` (the share of sites with p < alpha),
+        ``every_site_significant`` and ``any_site_significant`` (shares of networks).
+    """
+    from . import analysis
+
+    networks = simulate_site_trials(population, spec, sims=sims, seed=seed)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 9]))
+
+    def test(columns: np.ndarray, stratified: bool) -> tuple[analysis.RandomisationTest, np.ndarray]:
+        """The primary test of the people in ``columns`` (a site, or every site), re-drawing their own blocks."""
+        treated = networks.treated[columns]
+        declared = AssignmentDesign.from_assignment(treated, networks.assignment.blocks[columns].astype(str))
+        draws = declared.permutation_matrix(spec.permutations, rng)
+        y = networks.y[:, columns]
+        return analysis.randomisation_test(y, treated, declared.blocks, draws, stratified=stratified), declared.blocks
+
+    # The pooled analysis is stratified (pooling.pooled_effect); each site's own is its fdkit analyse.
+    pooled, blocks = test(np.arange(networks.treated.size), stratified=True)
+    by_site = np.column_stack(
+        [test(np.flatnonzero(networks.site == number), False)[0].p_value < spec.alpha for number in range(spec.sites)]
+    )
+    significant = pooled.p_value < spec.alpha
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = analysis.pct(analysis.stratified_ratio(networks.y, networks.treated, blocks))
+    power = float(np.mean(significant))
+    return pd.DataFrame(
+        [
+            {
+                "sites": spec.sites,
+                "n_treated": sum(t for t, _ in spec.site_sizes),
+                "n_control": sum(c for _, c in spec.site_sizes),
+                "reduction": spec.reduction,
+                "effect_sd": spec.effect_sd,
+                "baseline_sd": spec.baseline_sd,
+                "method": "ratio_of_means",
+                "sims": sims,
+                "mean_estimate": float(np.mean(estimate[np.isfinite(estimate)])),
+                "power": power,
+                "power_se": _binomial_se(power, sims),
+                "reject_reduction": float(np.mean(significant & (pooled.observed < 0))),
+                "reject_increase": float(np.mean(significant & (pooled.observed > 0))),
+                "site_power": float(by_site.mean()),
+                "every_site_significant": float(by_site.all(axis=1).mean()),
+                "any_site_significant": float(by_site.any(axis=1).mean()),
+            }
+        ]
+    )
+
+
+def mdes_sites(
+    population: Superpopulation,
+    spec: SitesDesign,
+    *,
+    power: float = 0.8,
+    sims: int = 1000,
+    seed: int = 0,
+    tolerance: float = 1.0,
+) -> float:
+    """The smallest true % reduction (at the median site) the pooled analysis detects with ``power``.
+
+    The same bisection on a fixed grid as :func:`mdes`, each step a :func:`diagnose_sites` of
+    ``sims`` networks with the same seed (``spec.reduction`` is ignored). ``nan`` if even a 100%
+    reduction falls short.
+    """
+    from dataclasses import replace
+
+    def power_at(step: int) -> float:
+        return diagnose_sites(replace(spec, reduction=step * tolerance), population, sims=sims, seed=seed)[
+            "power"
+        ].iloc[0]
+
+    return _smallest_reduction(power_at, power, tolerance)

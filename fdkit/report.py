@@ -277,14 +277,9 @@ def _in_background(function, *args, **kwargs):
 
 def _synthetic_manifest(folder: Path) -> dict | None:
     """The kit's manifest when the records are ones ``fdkit synth`` wrote, else None."""
-    manifest = Path(folder) / "manifest.json"
-    if not manifest.is_file():
-        return None
-    try:
-        content = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return content if str(content.get("generator", "")).startswith("fdkit.synth") else None
+    from .synth import read_manifest
+
+    return read_manifest(folder)
 
 
 def build_report(

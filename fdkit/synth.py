@@ -73,6 +73,8 @@ __all__ = [
     "generate",
     "keep_chances",
     "load_scenario",
+    "read_manifest",
+    "site_scenario",
     "write_synthetic",
 ]
 
@@ -823,6 +825,62 @@ def keep_chances(events: pd.DataFrame, starts: pd.DataFrame, effects: Effects, m
     )
 
 
+# ------------------------------------------------------------------------------ sites
+
+#: The spread of the towns' base rates drawn by :func:`site_scenario`: the standard deviation
+#: of the log of a town's rate multiplier (a modelling choice, not a fact about any town).
+SITE_RATE_SPREAD = 0.2
+#: The range a drawn base rate is kept within, so that every town can fill the trial's places.
+SITE_RATE_RANGE = (0.6, 1.6)
+
+
+def site_scenario(scenario: Scenario, name: str, seed: int, base_rate: float | None = None) -> tuple[Scenario, dict]:
+    """One town of a multi-site network: the same scenario with its own seed and base rate.
+
+    Every town follows the same scenario (the same people, crimes, trial protocol and true
+    effects); it differs in its seed (its own people, records and allocation) and in its base
+    rate, a multiplier on the rates of offending and of victimisation. By default the base rate
+    is drawn from the seed and the name: ``exp(0.2 z)`` for a standard normal ``z``
+    (:data:`SITE_RATE_SPREAD`), kept within :data:`SITE_RATE_RANGE` and rounded to 2 decimals,
+    so a network of towns differs as real places do, and the same name and seed always give the
+    same town.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    name : str
+        The site's name (:func:`fdkit.sites.check_site_name`).
+    seed : int
+        Seeds the town's records and its trial's allocation.
+    base_rate : float, optional
+        The multiplier itself (0.25 to 4), instead of a drawn one.
+
+    Returns
+    -------
+    (Scenario, dict)
+        The town's scenario, and what makes it this site (``name``, ``seed``, ``base_rate``),
+        which :func:`write_synthetic` records in the manifest.
+    """
+    from .sites import check_site_name
+
+    check_site_name(name)
+    if base_rate is None:
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+        z = np.random.default_rng(np.random.SeedSequence([int(seed), key])).standard_normal()
+        base_rate = round(float(np.clip(np.exp(SITE_RATE_SPREAD * z), *SITE_RATE_RANGE)), 2)
+    if not 0.25 <= base_rate <= 4:
+        raise ValueError(f"a base rate is a multiplier from 0.25 to 4; got {base_rate}")
+    town = scenario.replace(
+        seed=int(seed),
+        offending=dataclasses.replace(scenario.offending, annual_rate=scenario.offending.annual_rate * base_rate),
+        victimisation=dataclasses.replace(
+            scenario.victimisation, annual_rate=scenario.victimisation.annual_rate * base_rate
+        ),
+        trial=None if scenario.trial is None else {**scenario.trial, "seed": int(seed)},
+    )
+    return town, {"name": name, "seed": int(seed), "base_rate": base_rate}
+
+
 # ---------------------------------------------------------------------------- writing
 
 #: What every column of a synthetic records folder means.
@@ -896,6 +954,7 @@ def write_synthetic(
     seed: int | None = None,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
+    site: dict | None = None,
 ) -> WrittenFolder:
     """Generate records and write them as a records folder with provenance.
 
@@ -914,6 +973,9 @@ def write_synthetic(
         Refuse to write into a folder that already holds a records file unless True.
     progress : callable, optional
         Called with the name of each step as it starts; see :mod:`fdkit.progress`.
+    site : dict, optional
+        What makes the records one town of a network (:func:`site_scenario`); recorded in the
+        manifest under ``site``. The ``scenario.toml`` written is the network's shared scenario.
 
     Returns
     -------
@@ -954,6 +1016,8 @@ def write_synthetic(
         "population_simulated": result.population,
         "files": files,
     }
+    if site is not None:
+        manifest["site"] = site
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return WrittenFolder(path=out, manifest=manifest)
 
@@ -976,6 +1040,18 @@ def _write_trial(out: Path, records: Records, scenario: Scenario) -> Records:
     )
     trial.truth.to_csv(out / "trial_truth.csv", index=False, lineterminator="\n")
     return trial.records
+
+
+def read_manifest(folder: str | Path) -> dict | None:
+    """The manifest :func:`write_synthetic` wrote in ``folder``, or None when the records are not synthetic."""
+    manifest = Path(folder) / MANIFEST_FILE
+    if not manifest.is_file():
+        return None
+    try:
+        content = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return content if str(content.get("generator", "")).startswith("fdkit.synth") else None
 
 
 def _sha256(path: Path) -> str:

@@ -480,7 +480,7 @@ def _add_plan(commands) -> None:
     )
     fields.add_argument("--interval", choices=("randomisation", "bootstrap"), default="randomisation")
     fields.add_argument("--seed", type=_seed, default=0, help="seed of the resampling (default 0)")
-    fields.add_argument("--permutations", type=int, default=2000, help="re-draws per randomisation test (default 2000)")
+    fields.add_argument("--permutations", type=int, default=4000, help="re-draws per randomisation test (default 4000)")
     fields.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     fields.add_argument(
         "--family", type=_names_list, metavar="A,B", help="outcomes adjusted together (default: every hypothesis)"

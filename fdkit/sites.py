@@ -218,7 +218,7 @@ POOL_SETTINGS = {
     "primary": ("primary_outcome", "harm_suspect", True),
     "follow_up_months": ("follow_up_months", 12, True),
     "seed": ("seed", 1, False),
-    "permutations": ("permutations", 2000, False),
+    "permutations": ("permutations", 4000, False),
 }
 
 

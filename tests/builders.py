@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from fdkit.records import Records
@@ -63,3 +64,12 @@ def randomise_command(eligible, out, *extra, seed=1, under_18s=20, adults=25) ->
         str(out),
         *extra,
     ]
+
+
+def share(flags, label: str, unit: str = "trials") -> float:
+    """The share of True among simulated trials (or networks), printed with its Monte Carlo SE."""
+    flags = np.asarray(flags, dtype=bool)
+    value = float(flags.mean())
+    se = np.sqrt(value * (1 - value) / flags.size)
+    print(f"\n{label}: {100 * value:.1f}% (MC SE {100 * se:.1f}, {flags.size:,} {unit})")
+    return value

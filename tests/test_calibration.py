@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import share
 
 from fdkit import analysis, design, synth
 
@@ -36,15 +37,6 @@ EFFECTS = design.CALIBRATION_REDUCTIONS  # 0, 40, 54 and 70% reductions and a 25
 def effect(reduction):
     ratio = 1 - reduction / 100
     return None if reduction == 0 else synth.Effects(suspect={"*": ratio}, victim={"*": ratio})
-
-
-def share(flags, label):
-    """The share of True, printed with its Monte Carlo SE."""
-    flags = np.asarray(flags, dtype=bool)
-    value = flags.mean()
-    se = np.sqrt(value * (1 - value) / flags.size)
-    print(f"\n{label}: {100 * value:.1f}% (MC SE {100 * se:.1f}, {flags.size:,} trials)")
-    return value
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 
+import builders
 import numpy as np
 import pytest
 
@@ -39,12 +40,8 @@ UNEQUAL = design.SitesDesign(3, ((45, 85), (45, 111), (45, 226)), baseline_sd=0.
 
 
 def share(flags, label: str) -> float:
-    """The share of True, printed with its Monte Carlo SE."""
-    flags = np.asarray(flags, dtype=bool)
-    value = float(flags.mean())
-    se = np.sqrt(value * (1 - value) / flags.size)
-    print(f"\n{label}: {100 * value:.1f}% (MC SE {100 * se:.1f}, {flags.size:,} networks)")
-    return value
+    """The share of True among simulated networks, printed with its Monte Carlo SE."""
+    return builders.share(flags, label, unit="networks")
 
 
 @pytest.fixture(scope="module")

@@ -872,6 +872,7 @@ def _pooled_sites(report) -> str:
             "Each site screened its own police records with the same rule and randomised within age bands with its own "
             "number of places. The sites differ in how many people were eligible, so the share offered the "
             "intervention differs too; the pooled analysis re-draws every site's allocation as that site made it, "
+            "and its estimate is the common ratio within each site's age bands (each site compared with itself), "
             "so these differences cannot masquerade as an effect."
         ),
         table_html(table),

@@ -552,7 +552,7 @@ def test_settings_come_from_the_options_then_the_protocol_then_the_kit():
         "primary": "harm_suspect",
         "follow_up_months": 12,
         "seed": 1,
-        "permutations": 2000,
+        "permutations": 4000,
         "alpha": 0.05,
     }
     protocol = Plan(follow_up_months=6, seed=7, permutations=500)

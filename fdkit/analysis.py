@@ -841,7 +841,7 @@ def ratio_of_means(
         it with the score statistic fitted within them: for designs whose blocks treat different
         shares of people with different base rates, such as several sites pooled, where the ratio
         of the arms' raw means mixes the sites. ``mean_treated`` and ``mean_control`` stay the raw
-        means; the note says the estimate is the within-block one.
+        means; ``interval`` says "stratified".
 
     Examples
     --------
@@ -889,8 +889,6 @@ def ratio_of_means(
             low, high, note = _no_control_events(p_value, alpha)
         else:
             low, high, note = _inverted(p_at, estimate, alpha)
-        if stratified:
-            note = "; ".join(filter(None, ["the common ratio within wave x stratum, not the raw means' ratio", note]))
     return Effect(
         outcome,
         subgroup,

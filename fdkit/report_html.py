@@ -931,17 +931,19 @@ def _pooled_primary(report) -> str:
     table = results_for_people(
         rows.iloc[[0]],
         "Table 3. The pre-specified primary outcome, every site together.",
-        "inverts the randomisation test",
+        "inverts the stratified score randomisation test",
     )
     return _section(
         "primary",
         "Primary outcome",
         _p(
-            "The % reduction compares the average of everyone offered the intervention with everyone who was not: "
-            "100 × (1 − intervention ÷ usual services). The p-value comes from a randomisation test that re-draws "
-            "every site's own allocation, within its age bands and waves and with its own number of places, many "
-            "times over; the interval is the set of effects that test does not reject, so it excludes no effect "
-            "exactly when p < 0.05."
+            "The % reduction is 100 × (1 − ratio), where the ratio of intervention to usual services is the one "
+            "common to every site's age bands, each compared with itself: the sites offered the intervention to "
+            "different shares of people with different base rates, so it can differ from the ratio of the two "
+            "averages shown. The p-value comes from a randomisation test that re-draws every site's own "
+            "allocation, within its age bands and waves and with its own number of places, many times over, "
+            "and is equal-tailed (2.5% each way); the interval is the set of effects that test does not reject, "
+            "so it excludes no effect exactly when p < 0.05."
         ),
         table_html(table, primary_rows=1),
     )
@@ -1004,7 +1006,7 @@ def _pooled_secondary(report) -> str:
     table = results_for_people(
         report.rows().iloc[1:],
         "Table 5. Secondary outcomes, every site together, with p-values adjusted for the number of outcomes.",
-        "inverts the randomisation test",
+        "inverts the stratified score randomisation test",
     )
     return _section(
         "secondary",

@@ -611,6 +611,6 @@ def test_stratifying_removes_the_confounding_of_sites_that_treat_different_share
     within = analysis.ratio_of_means(frame, "count", permutations=1000, seed=2, stratified=True)
     assert raw.pct_reduction < -50  # the treated arm is mostly the busy site: a spurious "increase"
     assert abs(within.pct_reduction) < 20 and within.ci_low < 0 < within.ci_high
-    assert "within wave x stratum" in within.note and "stratified score" in within.interval
+    assert "stratified score" in within.interval
     with pytest.raises(ValueError, match="bootstrap"):
         analysis.ratio_of_means(frame, "count", stratified=True, interval="bootstrap")

@@ -147,7 +147,7 @@ def test_the_pooled_effect_is_the_primary_analysis_on_the_pooled_frame(network):
     part = pooled.sort_values("person_id", ignore_index=True)
     y, treated = part["harm_suspect"].to_numpy(), (part["arm"] == "treatment").to_numpy()
     assert effect.pct_reduction == pytest.approx(100 * (1 - analysis.stratified_ratio(y, treated, blocks)))
-    assert "within wave x stratum" in effect.note
+    assert "stratified score" in effect.interval
     assert (effect.ci_low <= effect.pct_reduction <= effect.ci_high) or not np.isfinite(effect.pct_reduction)
 
 

@@ -480,7 +480,10 @@ def _add_plan(commands) -> None:
     )
     fields.add_argument("--interval", choices=("randomisation", "bootstrap"), default="randomisation")
     fields.add_argument("--seed", type=_seed, default=0, help="seed of the resampling (default 0)")
-    fields.add_argument("--permutations", type=int, default=4000, help="re-draws per randomisation test (default 4000)")
+    redraws = _default_redraws()
+    fields.add_argument(
+        "--permutations", type=int, default=redraws, help=f"re-draws per randomisation test (default {redraws})"
+    )
     fields.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     fields.add_argument(
         "--family", type=_names_list, metavar="A,B", help="outcomes adjusted together (default: every hypothesis)"
@@ -629,8 +632,8 @@ def _add_analyse(commands) -> None:
         "--permutations",
         type=int,
         default=None,
-        help="re-draws of the design for randomisation tests (default: the plan's, else 4000: p_mcse <= 0.005 "
-        "near 0.05)",
+        help=f"re-draws of the design for randomisation tests (default: the plan's, else {_default_redraws()}: "
+        "p_mcse <= 0.005 near 0.05)",
     )
     parser.add_argument(
         "--interval",
@@ -669,11 +672,10 @@ def _add_deviate(parser) -> None:
 
 
 #: What fdkit analyse has always run for an allocation sealed without a plan.
-ANALYSE_DEFAULTS = {  # and every outcome, by the methods of the default table
+ANALYSE_DEFAULTS = {  # and every outcome, by the default table's methods, with analysis.PERMUTATIONS re-draws
     "follow_up_months": 12,
     "baseline_months": 24,
     "seed": 0,
-    "permutations": 4000,
     "resamples": 2000,
     "interval": "randomisation",
 }
@@ -687,7 +689,12 @@ def _analysis_following(args, checked, given: dict):
         return _follow_plan(args, checked.plan, given)
     if args.deviate:
         print(f"fdkit {args.command}: note: --deviate is ignored: no analysis plan was sealed", file=sys.stderr)
-    defaults = dict(ANALYSE_DEFAULTS, outcomes=outcomes.OUTCOME_NAMES, methods=analysis.DEFAULT_METHODS)
+    defaults = dict(
+        ANALYSE_DEFAULTS,
+        permutations=analysis.PERMUTATIONS,
+        outcomes=outcomes.OUTCOME_NAMES,
+        methods=analysis.DEFAULT_METHODS,
+    )
     return adherence.unplanned(given, defaults)
 
 
@@ -905,6 +912,12 @@ def _add_power(commands) -> None:
     )
     _add_power_sites(parser)
     parser.set_defaults(run=_run_power)
+
+
+def _default_redraws() -> int:
+    from .analysis import PERMUTATIONS
+
+    return PERMUTATIONS
 
 
 def _statistics() -> tuple[str, ...]:

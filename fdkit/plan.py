@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .analysis import PERMUTATIONS
 from .records import FdkitDataError, Problem
 
 __all__ = [
@@ -204,7 +205,9 @@ class Plan:
     )
     alpha: float = field(default=0.05, metadata=_about("significance level (two-sided)"))
     seed: int = field(default=0, metadata=_about("seed of the randomisation tests and the bootstrap"))
-    permutations: int = field(default=4000, metadata=_about("re-draws of the design for each randomisation test"))
+    permutations: int = field(
+        default=PERMUTATIONS, metadata=_about("re-draws of the design for each randomisation test")
+    )
     resamples: int = field(default=2000, metadata=_about("bootstrap resamples (interval = bootstrap only)"))
     multiplicity_family: tuple[str, ...] | None = field(
         default=None, metadata=_about("outcomes adjusted together for multiple testing")

@@ -81,7 +81,7 @@ HETEROGENEITY_COLUMNS = (
 
 
 def pooled_effect(
-    frame: pd.DataFrame, outcome: str, *, seed: int = 0, permutations: int = 4000, alpha: float = 0.05
+    frame: pd.DataFrame, outcome: str, *, seed: int = 0, permutations: int = analysis.PERMUTATIONS, alpha: float = 0.05
 ) -> analysis.Effect:
     """The pooled ratio of means with its randomisation test and inverted interval.
 
@@ -94,7 +94,7 @@ def pooled_effect(
 
 
 def site_effects(
-    frame: pd.DataFrame, outcome: str, *, seed: int = 0, permutations: int = 4000, alpha: float = 0.05
+    frame: pd.DataFrame, outcome: str, *, seed: int = 0, permutations: int = analysis.PERMUTATIONS, alpha: float = 0.05
 ) -> dict[str, analysis.Effect]:
     """Each site's own primary analysis (the same seed as its own ``fdkit analyse``), by site."""
     frame = check_pooled_frame(frame)
@@ -262,7 +262,7 @@ def pooled_results(
     *,
     outcomes: tuple[str, ...] | None = None,
     seed: int = 0,
-    permutations: int = 4000,
+    permutations: int = analysis.PERMUTATIONS,
     alpha: float = 0.05,
 ) -> PooledResults:
     """The pooled and per-site effects, the heterogeneity test and the random-effects summary.

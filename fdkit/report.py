@@ -161,7 +161,7 @@ REPORT_DEFAULTS = Analysis(
     follow_up_months=12,
     baseline_months=24,
     seed=1,
-    permutations=4000,
+    permutations=analysis.PERMUTATIONS,
     resamples=1000,
 )
 

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import balance, eligibility, outcomes, randomise
+from . import analysis, balance, eligibility, outcomes, randomise
 from .plan import Plan
 from .records import FdkitDataError, Problem, Records, at_file_lines, load_records, read_table
 from .synth import read_manifest
@@ -218,7 +218,7 @@ POOL_SETTINGS = {
     "primary": ("primary_outcome", "harm_suspect", True),
     "follow_up_months": ("follow_up_months", 12, True),
     "seed": ("seed", 1, False),
-    "permutations": ("permutations", 4000, False),
+    "permutations": ("permutations", analysis.PERMUTATIONS, False),
 }
 
 

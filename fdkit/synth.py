@@ -709,15 +709,16 @@ class Effects:
         return keep
 
     def __post_init__(self):
-        values = [*self.suspect.values(), *self.victim.values(), self.knife_suspect, self.knife_victim]
-        if any(not 0.0 <= v < np.inf for v in values):
+        if any(not 0.0 <= v < np.inf for v in self._multipliers()):
             raise ValueError("effect multipliers must be finite and not negative")
+
+    def _multipliers(self) -> list[float]:
+        return [*self.suspect.values(), *self.victim.values(), self.knife_suspect, self.knife_victim]
 
     @property
     def increases(self) -> bool:
         """Whether any multiplier is above 1 (more events: the design simulation's, not :func:`follow_up`'s)."""
-        values = [*self.suspect.values(), *self.victim.values(), self.knife_suspect, self.knife_victim]
-        return any(v > 1.0 for v in values)
+        return any(v > 1.0 for v in self._multipliers())
 
 
 @dataclass(frozen=True)

@@ -453,10 +453,4 @@ def results(frame: pd.DataFrame, run: Analysis) -> pd.DataFrame:
         alpha=run.alpha,
         interval=run.interval,
     )
-    if run.family is None:
-        return table
-    in_family = table["outcome"].isin(run.family)
-    adjusted = analysis.adjust_p_values(table[in_family].drop(columns=["p_holm", "p_bh"]))
-    table[["p_holm", "p_bh"]] = np.nan
-    table.loc[in_family, ["p_holm", "p_bh"]] = adjusted[["p_holm", "p_bh"]].to_numpy()
-    return table
+    return table if run.family is None else analysis.adjust_p_values(table, family=run.family)

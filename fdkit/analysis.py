@@ -1742,13 +1742,21 @@ def _benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return result
 
 
-def adjust_p_values(table: pd.DataFrame) -> pd.DataFrame:
+def adjust_p_values(table: pd.DataFrame, family: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Add Holm and Benjamini-Hochberg p-values across outcomes, per method and subgroup.
 
     Sensitivity outcomes (:data:`fdkit.outcomes.SENSITIVITY_OUTCOMES`) re-measure another
     outcome, so they are not part of the family and get no adjusted p-value. Computed directly
     (statsmodels' ``multipletests`` gives the same numbers but triggers a full garbage
     collection on every call, about 2 s per table).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows with ``method``, ``subgroup``, ``p_value`` and (usually) ``outcome``.
+    family : tuple of str, optional
+        The outcomes adjusted together (a sealed plan's ``multiplicity_family``); the other rows
+        get no adjusted p-value. By default every outcome that is not a sensitivity outcome.
     """
     table = table.copy()
     table["p_holm"], table["p_bh"] = np.nan, np.nan
@@ -1756,6 +1764,8 @@ def adjust_p_values(table: pd.DataFrame) -> pd.DataFrame:
         ok = rows["p_value"].notna()
         if "outcome" in rows:
             ok &= ~rows["outcome"].isin(outcome_definitions.SENSITIVITY_OUTCOMES)
+            if family is not None:
+                ok &= rows["outcome"].isin(family)
         if ok.sum():
             index = rows.index[ok]
             p = rows.loc[ok, "p_value"].to_numpy(dtype=float)

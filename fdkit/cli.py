@@ -1561,7 +1561,11 @@ def _run_pool(args) -> int:
         frame = sites.pool_frame({name: site.frame for name, site in loaded.items()})
         step("analysing (re-drawing every site's allocation)")
         found = pooling.pooled_results(
-            frame, seed=settings["seed"], permutations=settings["permutations"], alpha=settings["alpha"]
+            frame,
+            seed=settings["seed"],
+            permutations=settings["permutations"],
+            alpha=settings["alpha"],
+            family=settings["family"],
         )
         step(f"writing {args.out}")
         manifest = {

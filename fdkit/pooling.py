@@ -243,7 +243,7 @@ class PooledResults:
     results : pandas.DataFrame
         One row per outcome and ``site`` (``"pooled"`` first, then each site): ``site`` then
         the columns of :func:`fdkit.analysis.results_table` (``p_holm``/``p_bh`` adjust across
-        outcomes within the pooled rows and within each site's).
+        the family's outcomes within the pooled rows and within each site's).
     heterogeneity : pandas.DataFrame
         One row per outcome: :data:`HETEROGENEITY_COLUMNS`.
     """
@@ -264,6 +264,7 @@ def pooled_results(
     seed: int = 0,
     permutations: int = analysis.PERMUTATIONS,
     alpha: float = 0.05,
+    family: tuple[str, ...] | list[str] | None = None,
 ) -> PooledResults:
     """The pooled and per-site effects, the heterogeneity test and the random-effects summary.
 
@@ -275,6 +276,10 @@ def pooled_results(
         Default: every outcome in the frame.
     seed, permutations, alpha
         For every randomisation test (each outcome, site and test draws its own stream).
+    family : sequence of str, optional
+        The outcomes whose p-values are adjusted together, as the common protocol's
+        ``multiplicity_family`` says (the others get no adjusted p-value); by default every
+        outcome but the sensitivity ones (:func:`fdkit.analysis.adjust_p_values`).
 
     Returns
     -------
@@ -291,7 +296,12 @@ def pooled_results(
             groups.setdefault(site, []).append(effect.row())
         rows.append({**heterogeneity_test(frame, outcome, **options), **random_effects(frame, outcome, alpha=alpha)})
     results = pd.concat(
-        [analysis.adjust_p_values(pd.DataFrame(group)).assign(site=site) for site, group in groups.items()],
+        [
+            analysis.adjust_p_values(pd.DataFrame(group), family=None if family is None else tuple(family)).assign(
+                site=site
+            )
+            for site, group in groups.items()
+        ],
         ignore_index=True,
     )
     columns = ["site", *analysis.RESULT_COLUMNS, "note"]

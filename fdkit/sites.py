@@ -237,7 +237,8 @@ def protocol_settings(protocol: Plan | None, *, weights: pd.DataFrame | None = N
     Returns
     -------
     dict
-        Those four settings and ``alpha``.
+        Those four settings, ``alpha`` and ``family`` (the protocol's multiplicity family: the
+        outcomes adjusted together; None without a protocol, meaning every outcome).
 
     Raises
     ------
@@ -262,6 +263,7 @@ def protocol_settings(protocol: Plan | None, *, weights: pd.DataFrame | None = N
             )
         settings[name] = next(option for option in (value, planned, default) if option is not None)
     settings["alpha"] = 0.05 if protocol is None else protocol.alpha
+    settings["family"] = None if protocol is None else list(protocol.multiplicity_family or ())
     if protocol is None:
         return settings
     problems = []

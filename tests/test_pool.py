@@ -290,7 +290,9 @@ def test_pool_results_are_the_pooled_analysis_of_the_sites(network, pooled):
     found = sites.read_pooled(pooled)
     frame = sites.pool_frame(frames_of(network))
     settings = found.manifest["settings"]
-    again = pooling.pooled_results(frame, seed=settings["seed"], permutations=settings["permutations"])
+    again = pooling.pooled_results(
+        frame, seed=settings["seed"], permutations=settings["permutations"], family=settings["family"]
+    )
     pd.testing.assert_frame_equal(found.results, again.results, check_dtype=False)
     pd.testing.assert_frame_equal(found.heterogeneity, again.heterogeneity, check_dtype=False)
 
@@ -503,6 +505,12 @@ def test_sites_sealed_with_one_protocol_pool_and_the_manifest_records_it(network
     assert manifest["settings"]["primary"] == "knife_suspect" and manifest["settings"]["permutations"] == 300
     assert [site["plan"]["sha256"] for site in manifest["sites"]] == [fingerprint(p) for p in site_plans.values()]
     assert "knife_suspect, ratio of means" in capsys.readouterr().out
+    # Holm and BH adjust over the protocol's family only (its primary and secondary outcome).
+    results = sites.read_pooled(tmp_path / "out").results
+    assert manifest["settings"]["family"] == ["knife_suspect", "harm_suspect"]
+    in_family = results["outcome"].isin(["knife_suspect", "harm_suspect"])
+    assert results.loc[in_family, "p_holm"].notna().all() and results.loc[~in_family, "p_holm"].isna().all()
+    assert (~in_family).any()
 
 
 def test_a_site_whose_plan_differs_on_the_primary_outcome_stops_pool_naming_the_site(network, tmp_path, capsys):
@@ -554,10 +562,12 @@ def test_settings_come_from_the_options_then_the_protocol_then_the_kit():
         "seed": 1,
         "permutations": 4000,
         "alpha": 0.05,
+        "family": None,
     }
-    protocol = Plan(follow_up_months=6, seed=7, permutations=500)
+    protocol = Plan(follow_up_months=6, seed=7, permutations=500, multiplicity_family=("harm_suspect", "knife_suspect"))
     found = sites.protocol_settings(protocol, seed=3)
     assert (found["follow_up_months"], found["seed"], found["permutations"]) == (6, 3, 500)
+    assert found["family"] == ["harm_suspect", "knife_suspect"]
     with pytest.raises(sites.ProtocolDeparture, match="follow_up_months = 6"):
         sites.protocol_settings(protocol, follow_up_months=12)
     weights = pd.DataFrame({"offence_code": ["8G"], "weight": [10.0]})

@@ -1060,6 +1060,8 @@ SITES_POWER_COLUMNS = (
     "power_se",
     "reject_reduction",
     "reject_increase",
+    "coverage",
+    "coverage_se",
     "site_power",
     "every_site_significant",
     "any_site_significant",
@@ -1141,6 +1143,7 @@ def _run_power_sites(args) -> int:
     table = table[list(SITES_POWER_COLUMNS)]
     outputs.write_csv(table, args.out)
     shown_columns = ["sites", "reduction", "power", "power_se", "mean_estimate", "site_power", "every_site_significant"]
+    shown_columns += ["coverage"] if args.site_effect_sd == 0 else []
     shown_columns += [] if args.no_mdes else ["mdes"]
     print(
         f"networks of sites with {per_site[0]} treated and {per_site[1]} control people each; between-site SD of "
@@ -1150,6 +1153,7 @@ def _run_power_sites(args) -> int:
     print(
         "power: of the pooled analysis; site_power: of one site's own analysis; every_site_significant: the share "
         "of networks in which every site's own p < 0.05"
+        + ("; coverage: of the common true ratio by the pooled 95% interval" if args.site_effect_sd == 0 else "")
     )
     if not args.no_mdes:
         print("mdes: the smallest true % reduction (at the median site) the pooled analysis detects with 80% power")

@@ -1002,7 +1002,9 @@ def diagnose_sites(spec: SitesDesign, population: Superpopulation, *, sims: int 
         One row: ``sites``, ``n_treated``/``n_control`` (in all), ``reduction`` (the median
         site's), ``effect_sd``, ``baseline_sd``, ``method``, ``sims``, ``mean_estimate`` (the
         pooled % reduction, on average), ``power`` and ``power_se``, the shares of networks
-        significant in each direction (``reject_reduction``, ``reject_increase``), and
+        significant in each direction (``reject_reduction``, ``reject_increase``), ``coverage``
+        and ``coverage_se`` (how often the pooled interval holds the common true ratio; only when
+        ``effect_sd`` is 0, since sites with different true effects share no one ratio), and
         what each site's own analysis finds: ``site_power`` (the share of sites with p < alpha),
         ``every_site_significant`` and ``any_site_significant`` (shares of networks).
     """
@@ -1011,20 +1013,30 @@ def diagnose_sites(spec: SitesDesign, population: Superpopulation, *, sims: int 
     networks = simulate_site_trials(population, spec, sims=sims, seed=seed)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 9]))
 
-    def test(columns: np.ndarray, stratified: bool) -> tuple[analysis.RandomisationTest, np.ndarray]:
-        """The primary test of the people in ``columns`` (a site, or every site), re-drawing their own blocks."""
+    def test(
+        columns: np.ndarray, stratified: bool, thetas=(1.0,)
+    ) -> tuple[list[analysis.RandomisationTest], np.ndarray]:
+        """The primary test of ``columns`` (a site, or every site) at each ratio, re-drawing their own blocks."""
         treated = networks.treated[columns]
         declared = AssignmentDesign.from_assignment(treated, networks.assignment.blocks[columns].astype(str))
         draws = declared.permutation_matrix(spec.permutations, rng)
         y = networks.y[:, columns]
-        return analysis.randomisation_test(y, treated, declared.blocks, draws, stratified=stratified), declared.blocks
+        found = [
+            analysis.randomisation_test(y, treated, declared.blocks, draws, theta=theta, stratified=stratified)
+            for theta in thetas
+        ]
+        return found, declared.blocks
 
-    # The pooled analysis is stratified (pooling.pooled_effect); each site's own is its fdkit analyse.
-    pooled, blocks = test(np.arange(networks.treated.size), stratified=True)
-    by_site = np.column_stack(
-        [test(np.flatnonzero(networks.site == number), False)[0].p_value < spec.alpha for number in range(spec.sites)]
-    )
+    # The pooled analysis is stratified (pooling.pooled_effect); each site's own is its fdkit analyse. Its
+    # interval holds the common ratio exactly when the test there does not reject (one defined only when
+    # every site has the same true ratio).
+    truth = max(1 - spec.reduction / 100, 1e-12)
+    common = spec.effect_sd == 0
+    (pooled, *at_truth), blocks = test(np.arange(networks.treated.size), True, (1.0, truth) if common else (1.0,))
+    site_tests = [test(np.flatnonzero(networks.site == number), False)[0][0] for number in range(spec.sites)]
+    by_site = np.column_stack([site.p_value < spec.alpha for site in site_tests])
     significant = pooled.p_value < spec.alpha
+    coverage = float(np.mean(at_truth[0].p_value >= spec.alpha)) if common else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         estimate = analysis.pct(analysis.stratified_ratio(networks.y, networks.treated, blocks))
     power = float(np.mean(significant))
@@ -1044,6 +1056,8 @@ def diagnose_sites(spec: SitesDesign, population: Superpopulation, *, sims: int 
                 "power_se": _binomial_se(power, sims),
                 "reject_reduction": float(np.mean(significant & (pooled.observed < 0))),
                 "reject_increase": float(np.mean(significant & (pooled.observed > 0))),
+                "coverage": coverage,
+                "coverage_se": _binomial_se(coverage, sims) if common else np.nan,
                 "site_power": float(by_site.mean()),
                 "every_site_significant": float(by_site.all(axis=1).mean()),
                 "any_site_significant": float(by_site.any(axis=1).mean()),

@@ -431,6 +431,17 @@ def test_power_sites_writes_power_with_its_mc_se_and_the_mdes(tmp_path, capsys):
     assert np.allclose(table["power_se"], np.sqrt(table["power"] * (1 - table["power"]) / 60))
     assert table.groupby("sites")["mdes"].nunique().eq(1).all()
     assert "mdes" in capsys.readouterr().out
+    assert table["coverage"].isna().all()  # sites with different true effects share no one ratio to cover
+
+
+def test_power_sites_gives_the_pooled_intervals_coverage_when_the_effect_is_common(tmp_path, capsys):
+    out = tmp_path / "sites.csv"
+    command = ["power", "--sites", "3", "--per-site", "45/105", "--reduction", "40", "--no-mdes"]
+    assert run([*command, "--sims", "200", "--permutations", "200", "--seed", "3", "--out", str(out)]) == 0
+    row = pd.read_csv(out).iloc[0]
+    assert row["coverage_se"] == pytest.approx(np.sqrt(row["coverage"] * (1 - row["coverage"]) / 200))
+    assert 0.9 <= row["coverage"] <= 1.0  # about 0.95; tests/test_pool_calibration.py checks it closely
+    assert "coverage" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

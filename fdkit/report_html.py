@@ -1043,8 +1043,10 @@ def _pooled_heterogeneity(report) -> str:
     table.data = pd.DataFrame(rows)
     table.numeric_from = 1
     table.caption = (
-        "Table 6. Does the effect differ between sites? A randomisation test of one common effect (Cochran's Q of "
-        "the sites' log ratios, re-drawing every site's allocation), and a random-effects summary (Paule–Mandel "
+        "Table 6. Does the effect differ between sites? A randomisation test of one common effect (each site's "
+        "primary test of a common ratio against re-draws of its own allocation, combined as Cochran's Q: the "
+        "smallest sum of the sites' squared normal scores over common ratios, on sites − 1 degrees of freedom), "
+        "and a random-effects summary (Paule–Mandel "
         "between-site variance; Knapp–Hartung interval for the average site; prediction interval for a new site)."
     )
     method = str(report.pooled.heterogeneity["method"].iloc[0])
@@ -1054,9 +1056,7 @@ def _pooled_heterogeneity(report) -> str:
         _p(
             f"The test of a common effect ({method}) asks whether the sites' estimates differ by more than chance "
             "would make them differ if the intervention had the same effect everywhere. With few sites it detects "
-            "only large differences, so a large p-value does not show that the sites are alike; for crime harm it "
-            "also raises a false alarm a little more often than 5 times in 100 (about 7 in the kit's simulations), "
-            "so a p-value just under 0.05 is weak evidence. The random-effects "
+            "only large differences, so a large p-value does not show that the sites are alike. The random-effects "
             "model describes the spread instead: the between-site variance, the effect at the average site, and "
             "where the effect at a new site running the same protocol could plausibly fall. That last interval is "
             "the honest answer to 'would it work here?', and with few sites it is wide."

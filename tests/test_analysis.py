@@ -286,6 +286,30 @@ def test_supremum_with_too_few_redraws_for_gamma_takes_every_ratio_and_says_so()
     assert enough["note"] == ""
 
 
+def test_profile_interaction_test_does_not_depend_on_row_order_and_reaches_its_minimum_on_the_grid():
+    frame = small_frame(5, n=(20, 30, 20, 30))
+    found = analysis.interaction_test(frame, "knife_suspect", seed=5, permutations=400, method="profile").iloc[0]
+    shuffled = frame.sample(frac=1, random_state=1)
+    again = analysis.interaction_test(shuffled, "knife_suspect", seed=5, permutations=400, method="profile").iloc[0]
+    assert found.equals(again) and found["df"] == 1 and 0 < found["p_value"] <= 1 and found["p_mcse"] > 0
+    part = frame.sort_values("person_id", ignore_index=True)
+    declared = analysis.assignment_design(part)
+    draws = declared.permutation_matrix(400, analysis.stream(5, "knife_suspect", "interaction"))
+    y, treated = part["knife_suspect"].to_numpy(float), (part["arm"] == "treatment").to_numpy()
+    test = analysis.common_ratio_test(y, treated, declared.blocks, part["stratum"].to_numpy(), draws)
+    assert test.chi2 == found["chi2"] and test.chi2 == pytest.approx((test.scores**2).sum())
+    assert round(1000 * test.ratio) == 1000 * test.ratio  # a point of the 0.1-point grid
+    # At the minimum the groups' scores point in opposite directions (one above, one below the common ratio).
+    assert test.scores[0] * test.scores[1] <= 0
+
+
+def test_a_group_without_events_in_an_arm_has_no_test_of_a_common_ratio():
+    frame = small_frame(5, n=(20, 30, 20, 30))
+    frame.loc[(frame["stratum"] == frame["stratum"].iloc[0]) & (frame["arm"] == "treatment"), "knife_suspect"] = 0
+    found = analysis.interaction_test(frame, "knife_suspect", seed=5, permutations=200, method="profile").iloc[0]
+    assert np.isnan(found["p_value"]) and "not estimable" in found["note"]
+
+
 def test_interaction_test_refuses_an_unknown_method():
     with pytest.raises(ValueError, match="method must be one of"):
         analysis.interaction_test(small_frame(7), "knife_suspect", method="wald")

@@ -168,14 +168,51 @@ def test_the_heterogeneity_test_compares_sites_and_redraws_within_site_age_band_
     assert len(declared.block_names) == 6  # three sites x two age bands, one wave
     assert sorted(set(by_site["stratum"])) == sorted(TOWNS)
     found = pooling.heterogeneity_test(pooled, "harm_suspect", seed=2, permutations=300)
-    direct = analysis.interaction_test(by_site, "harm_suspect", seed=2, permutations=300).iloc[0]
+    direct = analysis.interaction_test(by_site, "harm_suspect", seed=2, permutations=300, method="profile").iloc[0]
     assert found["p_value"] == direct["p_value"] and found["df"] == 2 and found["sites"] == 3
-    # Q by hand: the sites' log ratios of means, weighted by their delta-method variances.
-    estimates = [pooling.log_ratio(sites.site_frame(pooled, name), "harm_suspect") for name in sorted(TOWNS)]
-    effects, variances = np.array(estimates).T
-    weights = 1 / variances
-    centre = (weights * effects).sum() / weights.sum()
-    assert found["chi2"] == pytest.approx((weights * (effects - centre) ** 2).sum())
+    assert found["method"] == "randomisation score test of a common ratio, profile Q"
+    # Q from its definition, loop by loop, on the same re-draws and the same grid of common ratios.
+    part = by_site.sort_values("person_id", ignore_index=True)
+    declared = analysis.assignment_design(part)
+    redraws = declared.permutation_matrix(300, analysis.stream(2, "harm_suspect", "interaction"))
+    y, treated, blocks = part["harm_suspect"].to_numpy(float), (part["arm"] == "treatment").to_numpy(), declared.blocks
+    in_site = {name: (part["stratum"] == name).to_numpy() for name in sorted(TOWNS)}
+
+    def own_ratio(mask):  # the root of the site's stratified score equation
+        def score(log_theta):
+            theta, total = np.exp(log_theta), 0.0
+            for block in np.unique(blocks[mask]):
+                b = mask & (blocks == block)
+                n_t, n_c = treated[b].sum(), (~treated[b]).sum()
+                total += y[b & treated].sum() - theta * n_t * y[b].sum() / (theta * n_t + n_c)
+            return total
+
+        return np.exp(optimize.brentq(score, -10, 10, xtol=1e-12))
+
+    def normal_score(mask, theta):
+        residual, projection = np.zeros(y.size), np.zeros(y.size)
+        for block in np.unique(blocks[mask]):
+            b = mask & (blocks == block)
+            n_t, n_c = treated[b].sum(), (~treated[b]).sum()
+            mu = y[b].sum() / (theta * n_t + n_c)
+            residual[b] = y[b] - mu * np.where(treated[b], theta, 1.0)
+            projection[b] = theta * n_t / (theta * n_t + n_c)
+
+        def statistic(assignment):
+            c = assignment[mask].astype(float)
+            return (c @ residual[mask]) / np.sqrt((((c - projection[mask]) * residual[mask]) ** 2).sum())
+
+        observed = statistic(treated)
+        drawn = np.array([statistic(row) for row in redraws])
+        rank = (drawn < observed - 1e-9).sum() + 0.5 * (np.abs(drawn - observed) <= 1e-9).sum() + 0.5
+        return stats.norm.ppf(rank / (len(drawn) + 1))
+
+    ratios = [own_ratio(mask) for mask in in_site.values()]
+    low, high = (int(round(1000 * (1 - r))) for r in (max(ratios), min(ratios)))
+    grid = sorted({low, high} | {k for k in analysis._SUPREMUM_GRID.tolist() if low <= k <= high})
+    q = min(sum(normal_score(mask, (1000 - k) / 1000) ** 2 for mask in in_site.values()) for k in grid)
+    assert found["chi2"] == pytest.approx(q, rel=1e-9)
+    assert found["p_value"] == pytest.approx(stats.chi2.sf(q, 2), rel=1e-9)
 
 
 def test_random_effects_agree_with_paule_mandel_knapp_hartung_and_a_prediction_interval_by_hand():

@@ -6,7 +6,11 @@ stratified test; the primary analysis's statistic, the studentised one and the r
 score test against the same tests written out in R), each within three combined Monte Carlo
 SEs when drawn independently, and exactly equal when R is handed fdkit's own re-draws, at no
 effect and at each edge of the interval that inverts each test; Welch's p and Fieller's
-interval, the robust Poisson estimate and sandwich SE, and the Mann-Whitney p. The simulation
+interval, the robust Poisson estimate and sandwich SE, and the Mann-Whitney p; and the test that
+every group shares one ratio of means (``analysis.common_ratio_test``: across the age bands by
+``interaction_test(method="profile")`` and across a simulated network's sites by
+``pooling.heterogeneity_test``) against ``common_ratio.R``, exactly on fdkit's re-draws and within
+0.05 on R's own. The simulation
 check (each direction's rejections under no effect, coin and fdkit on the same trials) takes
 minutes and is left to ``.venv/bin/python tools/r_check/run.py``.
 
@@ -141,3 +145,59 @@ def test_the_interval_edges_catch_a_statistic_written_wrongly(
     wrong = {c.quantity for c in comparisons if c.agree is False}
     assert wrong, "a mistaken R statistic went unnoticed"
     assert all(q.startswith(caught) and "interval edge" in q for q in wrong), wrong
+
+
+@pytest.fixture(scope="module")
+def network(r_check):
+    return r_check.site_network()
+
+
+@pytest.mark.slow
+def test_common_ratio_test_agrees_with_r(r_check, network):
+    comparisons = r_check.common_ratio_comparisons(r_check.shipped_frame(), network, permutations=5000, resamples=5000)
+    judged = [c for c in comparisons if c.agree is not None]
+    # Every case must be there, each with all its figures: a row that vanished would pass silently.
+    expected = {
+        **{outcome: ("age bands", ("11-17", "18-25")) for outcome in r_check.OUTCOMES},
+        "3-site network": ("sites", ("site1", "site2", "site3")),
+    }
+    for case, (across, groups) in expected.items():
+        quantities = {c.quantity for c in judged if c.outcome == case}
+        label = f"common ratio across {across}, same 2,000 re-draws"
+        for figure in ("ratio at the minimum", "p"):
+            assert f"{label}: {figure}" in quantities
+        assert any(q.startswith(f"{label}: Q (chi2, df {len(groups) - 1})") for q in quantities)
+        for group in groups:
+            assert f"{label}: stratified ratio, {group}" in quantities
+            assert f"{label}: normal score at the minimum, {group}" in quantities
+    assert sum("own re-draws" in c.quantity for c in judged) == 1
+    disagreements = [c for c in judged if not c.agree]
+    assert not disagreements, "\n".join(
+        f"{c.outcome} {c.quantity}: fdkit {c.fdkit!r}, R {c.r!r} ({c.difference}; {c.tolerance})" for c in disagreements
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("written", "mistaken"),
+    [
+        # The projection taken at no effect whatever the common ratio is.
+        ("a <- theta * n_tb / (theta * n_tb + n_cb)", "a <- n_tb / (n_tb + n_cb)"),
+        # The observed assignment counted as a whole re-draw below itself, not half.
+        ("qnorm((below + 0.5) / length(values))", "qnorm((below + 1) / length(values))"),
+    ],
+)
+def test_the_common_ratio_check_catches_a_slip(r_check, network, monkeypatch, tmp_path, written, mistaken):
+    """The same-re-draws rows have power: R's script with one plausible slip disagrees with fdkit there."""
+    source = (r_check.HERE / "common_ratio.R").read_text()
+    assert written in source
+    (tmp_path / "common_ratio.R").write_text(source.replace(written, mistaken))
+    monkeypatch.setattr(r_check, "HERE", tmp_path)
+    comparisons = r_check.common_ratio_comparisons(
+        r_check.shipped_frame(), network, outcomes=("harm_suspect",), given_draws=500, permutations=500, resamples=500
+    )
+    # On the same re-draws only the test's own figures may move (the groups' ratios do not use it);
+    # the row on independent re-draws (500 each side) is left out: Monte Carlo error may move it.
+    wrong = {(c.outcome, c.quantity) for c in comparisons if c.agree is False and "own re-draws" not in c.quantity}
+    assert {case for case, _ in wrong} >= {"harm_suspect", "3-site network"}, wrong
+    assert all("same 500 re-draws" in q and "stratified ratio" not in q for _, q in wrong), wrong

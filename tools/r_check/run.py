@@ -8,8 +8,8 @@ Run from the repository root::
 It needs ``Rscript`` with the R packages coin and sandwich (Debian:
 ``apt-get install r-base-core r-cran-coin r-cran-sandwich``). It builds the shipped synthetic
 trial's outcome frame with fdkit, writes it to a temporary CSV, has R compute every figure from
-its own definition (``crosscheck.R``; nothing in R calls or copies fdkit), and compares, for
-each outcome:
+its own definition (``crosscheck.R`` and ``common_ratio.R``; nothing in R calls or copies fdkit),
+and compares, for each outcome:
 
 - the randomisation tests' p-values, each one-sided in both directions and equal-tailed (twice
   the smaller one-sided p): fdkit's ``"difference"`` statistic against coin's
@@ -29,6 +29,12 @@ each outcome:
 - the robust Poisson model (``glm`` and ``sandwich::vcovHC``): point estimate to 1e-6, and
   fdkit's HC1 sandwich SE against R's HC1 (and HC0 scaled by ``n / (n - p)``);
 - the Mann-Whitney p-value against ``wilcox.test(exact = FALSE, correct = TRUE)``;
+- the test that every group shares one ratio of means (``analysis.common_ratio_test``, the profile
+  Q): across the trial's age bands (``interaction_test(method="profile")``) for each outcome, and
+  across the sites of a simulated three-site network (``pooling.heterogeneity_test``), against R's
+  ``common_ratio.R``, written from the test's definition, on the same re-draws (Q, the groups'
+  stratified ratios and normal scores and the p-value to 1e-9 relative, the minimising ratio
+  exactly); and once on independent re-draws drawn in R (p within 0.05);
 
 and, by simulation on trials drawn from fdkit's superpopulation with no effect, how often each
 direction is claimed at 5% equal-tailed (a significant reduction, a significant increase: each
@@ -65,14 +71,19 @@ TAILS = (
     ("p_increase", "increase_p", "one-sided p, increase"),
 )
 EXACT = 1e-12  # p-values on shared re-draws are counts over B + 1: any real gap is at least 1 / (B + 1)
+#: fdkit's and R's p of the common-ratio test on independent re-draws: Q is a sum of normal scores
+#: of Monte Carlo ranks, each moving by O(1 / sqrt(B)), not a binomial count (see the docs).
+COMMON_RATIO_TOLERANCE = 0.05
 
 __all__ = [
     "Comparison",
     "OUTCOMES",
+    "common_ratio_comparisons",
     "missing_r",
     "quick_comparisons",
     "shipped_frame",
     "simulation_comparisons",
+    "site_network",
 ]
 
 
@@ -431,6 +442,173 @@ def quick_comparisons(
     return comparisons
 
 
+def site_network(seed: int = 5) -> pd.DataFrame:
+    """A pooled network of three simulated sites, as ``sites.pool_frame`` stacks the sites' outcome frames.
+
+    From fdkit's superpopulation: 45 treated at each site against 85, 111 and 226 controls, base
+    rates differing by an SD of 0.3 in the log, a common 40% reduction; crime harm as ``outcome``.
+    """
+    from fdkit import design, sites
+
+    spec = design.SitesDesign(3, ((45, 85), (45, 111), (45, 226)), baseline_sd=0.3, reduction=40)
+    networks = design.simulate_site_trials(design.build_superpopulation(), spec, sims=1, seed=seed)
+    return sites.pool_frame(networks.frames(0))
+
+
+def _profile_case(part: pd.DataFrame, outcome: str, groups: str, permutations: int, seed: int):
+    """What ``interaction_test(method="profile")`` tests on ``part`` (sorted by ``person_id``), rebuilt outside it.
+
+    The same re-draws (the design read from the frame, drawn from the interaction test's stream)
+    and :func:`fdkit.analysis.common_ratio_test`'s whole answer on them, with the minimising ratio
+    and the groups' normal scores that the interaction test does not return.
+    """
+    from fdkit import analysis
+
+    declared = analysis.assignment_design(part)
+    draws = declared.permutation_matrix(permutations, analysis.stream(seed, outcome, "interaction"))
+    y = part[outcome].to_numpy(dtype=float)
+    treated = (part["arm"] == "treatment").to_numpy()
+    group = part[groups].astype(str).to_numpy()
+    found = analysis.common_ratio_test(y, treated, declared.blocks, group, draws)
+    names = sorted(set(group))
+    own = {
+        name: analysis.stratified_ratio(y[group == name], treated[group == name], declared.blocks[group == name])
+        for name in names
+    }
+    return draws, found, own, dict(zip(names, found.scores))
+
+
+def _reproduced(label: str, found, chi2: float, p_value: float) -> None:
+    """Stop unless the rebuilt test is the one fdkit ran (else the re-draws handed to R are not fdkit's)."""
+    if not (found.chi2 == chi2 and found.p_value == p_value):
+        raise RuntimeError(
+            f"{label}: common_ratio_test on the rebuilt re-draws gives Q {found.chi2!r}, p {found.p_value!r}, "
+            f"not fdkit's Q {chi2!r}, p {p_value!r}: the re-draws are no longer made as this check assumes"
+        )
+
+
+def common_ratio_comparisons(
+    frame: pd.DataFrame,
+    network: pd.DataFrame,
+    *,
+    outcomes: tuple[str, ...] = OUTCOMES,
+    given_draws: int = 2000,
+    permutations: int = 20_000,
+    resamples: int = 20_000,
+    seed: int = 20231101,
+) -> list[Comparison]:
+    """fdkit's test of one common ratio across groups (profile Q) against R's, written from its definition.
+
+    - The trial's age bands, each outcome: ``interaction_test(method="profile")`` with
+      ``given_draws`` re-draws, which R is handed; the groups' stratified ratios, Q, the ratio
+      where Q is smallest, each group's normal score there and p must agree to 1e-9 relative
+      (the ratio exactly: the same grid point).
+    - A pooled ``network`` of sites (its outcome column ``outcome``):
+      ``pooling.heterogeneity_test`` the same way, the sites as the groups, its blocks site x age
+      band x wave.
+    - The first outcome's age bands on independent re-draws (``permutations`` in fdkit,
+      ``resamples`` drawn in R by permuting the labels within each block): p within 0.05.
+    """
+    from fdkit import analysis, pooling
+
+    part = frame.sort_values("person_id", ignore_index=True)
+    pooled = network.sort_values("person_id", ignore_index=True)
+    by_site = pooling._by_site_frame(pooled)  # the frame heterogeneity_test hands the interaction test
+    cases, expected = [], {}
+    with tempfile.TemporaryDirectory(prefix="fdkit-r-check-") as folder:
+        folder = Path(folder)
+
+        def write(name, source, group, block, outcome, draws=None):
+            path = folder / f"{name}.csv"
+            pd.DataFrame(
+                {"arm": source["arm"], "group": group.astype(str), "block": block, "y": source[outcome]}
+            ).to_csv(path, index=False)
+            if draws is not None:
+                np.savetxt(folder / f"{name}-draws.csv", draws.astype(int), fmt="%d", delimiter=",")
+            cases.append(
+                {
+                    "case": name,
+                    "frame": path,
+                    "draws": "" if draws is None else folder / f"{name}-draws.csv",
+                    "resamples": resamples,
+                    "seed": seed,
+                }
+            )
+
+        for outcome in outcomes:
+            row = analysis.interaction_test(part, outcome, seed=seed, permutations=given_draws, method="profile")
+            draws, found, own, scores = _profile_case(part, outcome, "stratum", given_draws, seed)
+            _reproduced(f"{outcome} age bands", found, float(row["chi2"].iloc[0]), float(row["p_value"].iloc[0]))
+            expected[outcome] = ("across age bands", found, own, scores)
+            write(outcome, part, part["stratum"], _blocks(part), outcome, draws)
+        result = pooling.heterogeneity_test(pooled, "outcome", seed=seed, permutations=given_draws)
+        draws, found, own, scores = _profile_case(by_site, "outcome", "stratum", given_draws, seed)
+        _reproduced("network of sites", found, result["chi2"], result["p_value"])
+        network_label = f"{result['sites']}-site network"
+        expected[network_label] = ("across sites", found, own, scores)
+        blocks = pooled["site"] + ":" + pooled["age_band"].astype(str) + ":" + pooled["wave"].astype(str)
+        write(network_label, pooled, pooled["site"], blocks, "outcome", draws)
+        independent = analysis.interaction_test(
+            part, outcomes[0], seed=seed, permutations=permutations, method="profile"
+        )
+        write("own re-draws", part, part["stratum"], _blocks(part), outcomes[0])
+        cases_csv, out_csv = folder / "cases.csv", folder / "r.csv"
+        pd.DataFrame(cases).to_csv(cases_csv, index=False)
+        _rscript("common_ratio.R", cases_csv, out_csv)
+        r = pd.read_csv(out_csv, dtype={"case": str, "quantity": str}).set_index(["case", "quantity"])["value"]
+
+    comparisons = []
+    for case, (across, found, own, scores) in expected.items():
+        label = f"common ratio {across}, same {given_draws:,} re-draws"
+        comparisons += [
+            _close(case, f"{label}: stratified ratio, {name}", ratio, float(r[(case, f"own_ratio:{name}")]), 0.0, 1e-9)
+            for name, ratio in own.items()
+        ]
+        theta = float(r[(case, "theta")])
+        comparisons += [
+            _close(case, f"{label}: Q (chi2, df {found.df})", found.chi2, float(r[(case, "Q")]), 0.0, 1e-9),
+            Comparison(
+                case,
+                f"{label}: ratio at the minimum",
+                found.ratio,
+                theta,
+                f"{found.ratio - theta:+.3g} ({int(r[(case, 'grid_points')])} grid points)",
+                "exactly",
+                found.ratio == theta,
+            ),
+            _close(case, f"{label}: p", found.p_value, float(r[(case, "p")]), 0.0, 1e-9),
+        ]
+        comparisons += [
+            _close(case, f"{label}: normal score at the minimum, {name}", z, float(r[(case, f"z:{name}")]), 1e-12, 1e-9)
+            for name, z in scores.items()
+        ]
+        wider = float(r[(case, "Q_beyond")])
+        comparisons.append(
+            Comparison(
+                case,
+                "  (R: Q also searching 10 grid points beyond each end)",
+                found.chi2,
+                wider,
+                f"{found.chi2 - wider:+.3g}",
+                "information only",
+                None,
+            )
+        )
+    p_fdkit, p_r = float(independent["p_value"].iloc[0]), float(r[("own re-draws", "p")])
+    comparisons.append(
+        Comparison(
+            outcomes[0],
+            f"common ratio across age bands, own re-draws ({permutations:,}; R {resamples:,}): p",
+            p_fdkit,
+            p_r,
+            f"{p_fdkit - p_r:+.4f} (fdkit's MC SE {float(independent['p_mcse'].iloc[0]):.4f})",
+            f"|diff| <= {COMMON_RATIO_TOLERANCE:g}",
+            bool(abs(p_fdkit - p_r) <= COMMON_RATIO_TOLERANCE),
+        )
+    )
+    return comparisons
+
+
 def _rate(outcome, quantity, rejected: np.ndarray, in_r: bool) -> Comparison:
     """How often a test claims one direction at ``ALPHA`` equal-tailed: about ``ALPHA / 2`` under no effect."""
     rate = float(rejected.mean())
@@ -569,7 +747,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot run the R cross-check: {reason}", file=sys.stderr)
         return 2
     print(f"fdkit against {_versions()}\n")
-    comparisons = quick_comparisons(shipped_frame(), permutations=args.permutations, resamples=args.resamples)
+    shipped = shipped_frame()
+    comparisons = quick_comparisons(shipped, permutations=args.permutations, resamples=args.resamples)
+    comparisons += common_ratio_comparisons(
+        shipped, site_network(), permutations=args.permutations, resamples=args.resamples
+    )
     if not args.no_simulation:
         comparisons += simulation_comparisons(sims=args.sims, redraws=args.sim_redraws)
     _print(comparisons)

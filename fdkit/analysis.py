@@ -1452,7 +1452,11 @@ def common_ratio_test(y, treated, blocks, groups, assignments) -> CommonRatioTes
     ratio is chi-squared on G degrees of freedom. ``theta`` is unknown: as Cochran's Q does for
     its weighted mean, ``Q = min over theta of sum z_g(theta)^2`` is referred to chi-squared on
     ``G - 1``. The minimum is searched over the points of the 0.1-point grid spaced by 1% of the
-    ratio (:func:`_supremum_grid`) between the groups' own estimates, where it lies.
+    ratio (:func:`_supremum_grid`) between the groups' own estimates (their stratified ratios):
+    beyond them every group's score has the same sign and grows. A group's score at its own
+    estimate is near zero, not exactly zero (it is a rank among re-draws), so the true minimum
+    can lie a step or two outside; the R cross-check (``tools/r_check``) also searches ten grid
+    points beyond each end and has found the same minima.
 
     Why not the plug-in test of Q: it imputes every treated person's untreated outcome as their
     outcome divided by the common ratio, which is not what an intervention that prevents some
@@ -1466,7 +1470,7 @@ def common_ratio_test(y, treated, blocks, groups, assignments) -> CommonRatioTes
     y : ndarray, shape (n,)
     treated, blocks, groups : ndarray, shape (n,)
         The actual assignment, each person's block (the design's wave x stratum) and group.
-        Every block lies within one group.
+        Every block must lie within one group (the re-draws never move anyone between groups).
     assignments : ndarray of bool, shape (B, n)
         Re-draws of the design.
 
@@ -1476,6 +1480,8 @@ def common_ratio_test(y, treated, blocks, groups, assignments) -> CommonRatioTes
     """
     from scipy import stats
 
+    if (pd.DataFrame({"block": blocks, "group": groups}).groupby("block")["group"].nunique() > 1).any():
+        raise ValueError("a block of the design spans two groups; the groups must be unions of blocks")
     draws = np.vstack([treated[None, :], assignments]).astype(float)
     members = [groups == group for group in np.unique(groups)]
     own = [stratified_ratio(y[m], treated[m], blocks[m]) for m in members]
@@ -1501,7 +1507,7 @@ def common_ratio_test(y, treated, blocks, groups, assignments) -> CommonRatioTes
         chi2=q,
         df=df,
         p_value=float(stats.chi2.sf(q, df)),
-        p_mcse=float(stats.chi2.pdf(q, df) * spread),
+        p_mcse=float(stats.chi2.pdf(q, df) * spread) if spread > 0 else 0.0,  # Q = 0: every score exactly 0
         ratio=float(thetas[best]),
         scores=z,
     )

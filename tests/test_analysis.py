@@ -303,6 +303,12 @@ def test_profile_interaction_test_does_not_depend_on_row_order_and_reaches_its_m
     assert test.scores[0] * test.scores[1] <= 0
 
 
+def test_a_common_ratio_test_refuses_groups_that_split_a_block():
+    y, treated = np.array([1.0, 0, 2, 1]), np.array([True, False, True, False])
+    with pytest.raises(ValueError, match="spans two groups"):
+        analysis.common_ratio_test(y, treated, np.zeros(4, int), np.array([0, 0, 1, 1]), np.ones((5, 4), bool))
+
+
 def test_a_group_without_events_in_an_arm_has_no_test_of_a_common_ratio():
     frame = small_frame(5, n=(20, 30, 20, 30))
     frame.loc[(frame["stratum"] == frame["stratum"].iloc[0]) & (frame["arm"] == "treatment"), "knife_suspect"] = 0

@@ -10,9 +10,9 @@ true common effect at the 5% level is printed with its Monte Carlo SE (run with 
 - at a common 40% reduction in knife offences and a common 70% reduction in crime harm: a little
   conservative. In 6,000 other networks of each (three seeds of 2,000, 1,000 re-draws) the same
   statistic rejected 3.35% (MC SE 0.23) and 3.50% (0.24), so these two checks allow 2.5-6.5%.
-  A design-based test estimates each site's variance as if everyone's effect were the same,
-  which overstates it when the intervention prevents some people's crimes and not others'; the
-  overstatement grows with the effect.
+  Each site's design-based variance assumes everyone's effect is the same, which overstates it
+  when the intervention prevents some people's crimes and not others', and the search over
+  common ratios adds a little more caution (``pooling.heterogeneity_test`` says more).
 - when the sites' effects really differ (a between-site SD of 0.5 in the log ratio), it rejects
   more often than it false-alarms.
 

@@ -137,8 +137,8 @@ def heterogeneity_test(
     in knife offences; 3.5% at a common 70% reduction in harm and 6.0% at a common 25% increase.
     The lean with the effect's size has two sources: each site's design-based variance assumes
     everyone's effect is the same, so it overstates the variance when the intervention prevents
-    some people's crimes and not others' (at a 40% reduction the sites' scores at the true ratio
-    had variance 0.91-0.95 in a check of 500 networks); and the search over common ratios, along
+    some people's crimes and not others' (at a 40% reduction in harm the sites' scores at the true
+    ratio had variance 0.93-0.95 in a check of 500 networks); and the search over common ratios, along
     which each site's spread changes. The plug-in test of Q (the age bands' default) rejected
     a common 40% harm reduction 7.0% (0.6) of the time here, because it imputes each treated
     person's untreated harm by dividing by the common ratio. With three sites no test of this kind

@@ -546,10 +546,15 @@ def _randomisation_test(
     return _tail_p_values(_signed_statistics(y, treated, blocks, draws, theta, statistic, stratified), keep_null)
 
 
+def _tie_tolerance(observed: np.ndarray) -> np.ndarray:
+    """How close a re-draw's statistic must be to the observed one to count as a tie (same shape)."""
+    return 1e-9 * np.maximum(1.0, np.where(np.isfinite(observed), np.abs(observed), 1.0))
+
+
 def _tail_p_values(values: np.ndarray, keep_null: bool = False) -> RandomisationTest:
     """One-sided and equal-tailed p-values from signed statistics, the actual assignment in column 0."""
     observed, drawn = values[:, 0], values[:, 1:]
-    tolerance = 1e-9 * np.maximum(1.0, np.where(np.isfinite(observed), np.abs(observed), 1.0))[:, None]
+    tolerance = _tie_tolerance(observed)[:, None]
     with np.errstate(invalid="ignore"):
         lower = (drawn <= observed[:, None] + tolerance).sum(axis=1)
         upper = (drawn >= observed[:, None] - tolerance).sum(axis=1)
@@ -1404,7 +1409,7 @@ def _normal_scores(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from scipy.special import ndtri
 
     observed, drawn = values[:, :1], values[:, 1:]
-    tolerance = 1e-9 * np.maximum(1.0, np.where(np.isfinite(observed), np.abs(observed), 1.0))
+    tolerance = _tie_tolerance(observed)
     with np.errstate(invalid="ignore"):
         below = (drawn < observed - tolerance).sum(axis=1) + 0.5 * (np.abs(drawn - observed) <= tolerance).sum(axis=1)
     u = (below + 0.5) / values.shape[1]
